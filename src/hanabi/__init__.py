@@ -1,0 +1,8 @@
+"""Hanabi: a self-hosted, multi-feature Discord bot."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("hanabi")
+except PackageNotFoundError:  # running from a source tree without install
+    __version__ = "0.0.0+local"

@@ -1,0 +1,83 @@
+"""`python -m hanabi`: Settings -> Container -> bot -> run until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+import asyncpg
+import hikari
+
+from hanabi.config import Settings, SettingsError, load_settings
+from hanabi.infra.logging import configure_logging
+
+log = logging.getLogger("hanabi")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values = [settings.discord_token.get_secret_value()]
+    for secret in (settings.database_url, settings.redis_url):
+        if secret is not None:
+            values.append(secret.get_secret_value())
+    return values
+
+
+async def run(settings: Settings) -> int:
+    from container import Container
+    from hanabi.bot import Hanabi
+
+    container = Container(settings=settings)
+    app = Hanabi(settings, container)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    try:
+        await app.start()
+    except hikari.UnauthorizedError:
+        print(
+            "Discord rejected DISCORD_TOKEN (401 Unauthorized). Reset the token in the developer portal "
+            "(Bot -> Reset Token) and update .env.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(
+            f"Could not start: {type(exc).__name__}: {exc}. Check DATABASE_URL and that the server runs.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+    bot_closed = asyncio.ensure_future(app.bot.join())
+    stop_requested = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({bot_closed, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
+    log.info("shutting down")
+    await app.close()
+    for task in (bot_closed, stop_requested):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    log.info("bye")
+    return EXIT_OK
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    configure_logging(settings.log_level, settings.log_file, _secrets(settings))
+    sys.exit(asyncio.run(run(settings)))
+
+
+if __name__ == "__main__":
+    main()

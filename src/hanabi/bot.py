@@ -1,0 +1,271 @@
+"""The bot factory: hikari GatewayBot + lightbulb client + miru client, fed from the container."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pkgutil
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import hikari
+import lightbulb
+import miru
+from lightbulb.prefab import checks, cooldowns
+
+import extensions
+from container import Container
+from hanabi import __version__
+from hanabi.config import Settings
+from hanabi.errors import CooldownActive, DomainError
+from hanabi.infra.db import Database
+from hanabi.infra.metrics import Metrics, MetricsServer
+from hanabi.wiring import register_dependencies
+
+log = logging.getLogger(__name__)
+
+# Only what the features use. MESSAGE_CONTENT is privileged and optional (prefix commands, automod).
+BASE_INTENTS = (
+    hikari.Intents.GUILDS
+    | hikari.Intents.GUILD_MESSAGES
+    | hikari.Intents.GUILD_VOICE_STATES
+    | hikari.Intents.DM_MESSAGES
+    | hikari.Intents.GUILD_MODERATION
+)
+
+# Cache only what features read: guilds (counts, owner), channels and roles (permission checks), our own
+# user, and voice states (music). Members are not cached: interactions and messages carry the member.
+CACHE_COMPONENTS = (
+    hikari.api.CacheComponents.GUILDS
+    | hikari.api.CacheComponents.GUILD_CHANNELS
+    | hikari.api.CacheComponents.ROLES
+    | hikari.api.CacheComponents.ME
+    | hikari.api.CacheComponents.VOICE_STATES
+    | hikari.api.CacheComponents.MEMBERS
+)
+
+
+def intents_for(settings: Settings) -> hikari.Intents:
+    intents = BASE_INTENTS
+    if settings.message_content_intent:
+        intents |= hikari.Intents.MESSAGE_CONTENT
+    return intents
+
+
+def extension_names() -> list[str]:
+    """Every module in the `extensions` package, in a stable order."""
+    return sorted(
+        f"{extensions.__name__}.{module.name}"
+        for module in pkgutil.iter_modules(extensions.__path__)
+        if not module.name.startswith("_")
+    )
+
+
+@dataclass(slots=True)
+class BotInfo:
+    """Facts about this running process that /about and the startup line report."""
+
+    version: str
+    started_monotonic: float
+    database_kind: str
+    database_description: str
+    bus_kind: str
+    music: str = "disabled: no node configured"
+    ready_shards: set[int] = field(default_factory=set)
+    guilds_at_ready: dict[int, int] = field(default_factory=dict)
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_monotonic
+
+
+def friendly_error(cause: BaseException) -> str | None:
+    """The user-facing text for an error that is the user's to fix; None for a bug on our side."""
+    if isinstance(cause, CooldownActive):
+        return f"{cause.user_message} Try again <t:{int(cause.until)}:R>."
+    if isinstance(cause, DomainError):
+        return cause.user_message
+    if isinstance(cause, cooldowns.OnCooldown):
+        return f"Slow down a little: try again <t:{int(time.time() + cause.remaining) + 1}:R>."
+    if isinstance(cause, checks.NotOwner):
+        return "Only the bot's owners can use this command."
+    if isinstance(cause, checks.MissingRequiredPermission):
+        return f"You need the {_permission_names(cause.missing)} permission to use this command."
+    if isinstance(cause, checks.BotMissingRequiredPermissions):
+        return f"I need the {_permission_names(cause.missing)} permission here to do that."
+    return None
+
+
+def _permission_names(permissions: hikari.Permissions) -> str:
+    names = [(p.name or "").replace("_", " ").title() for p in hikari.Permissions if p in permissions and p.name]
+    return " and ".join(f"**{name}**" for name in names) or "required"
+
+
+class Hanabi:
+    """One bot process: start() brings everything up in order, close() takes it down in reverse."""
+
+    def __init__(self, settings: Settings, container: Container) -> None:
+        self.settings = settings
+        self.container = container
+        self.metrics: Metrics = container.metrics()
+        self._inflight: dict[int, float] = {}  # interaction id -> perf_counter at dispatch
+        self.bot = hikari.GatewayBot(
+            settings.discord_token.get_secret_value(),
+            rest_url=settings.discord_rest_url,
+            intents=intents_for(settings),
+            cache_settings=hikari.impl.CacheSettings(components=CACHE_COMPONENTS),
+            logs=None,  # logging is configured by Hanabi, with token redaction
+            banner=None,
+            suppress_optimization_warning=True,
+        )
+        self.client = lightbulb.client_from_app(
+            self.bot,
+            default_enabled_guilds=settings.dev_guild_ids,
+            hooks=self._metrics_hooks(),
+        )
+        self.miru = miru.Client(self.bot)
+        self.info: BotInfo | None = None
+        self.metrics_server: MetricsServer | None = None
+        self._client_started = asyncio.Event()
+        self._started = False
+
+    # lifecycle -------------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resources, metrics server, extensions, then the gateway. Raises on failure after cleaning up."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _start(self) -> None:
+        self._started = True
+        await self._init_resources()
+        database: Database = self.container.database()
+        self.info = BotInfo(
+            version=__version__,
+            started_monotonic=time.monotonic(),
+            database_kind=database.kind,
+            database_description=database.description,
+            bus_kind=self.container.event_bus().kind,
+        )
+        if self.settings.metrics_enabled:
+            self.metrics_server = MetricsServer(
+                self.metrics, self.settings.metrics_host, self.settings.metrics_port, self.readiness
+            )
+            await self.metrics_server.start()
+
+        register_dependencies(self.client, self.container, self)
+        self.client.error_handler(self._on_command_error)
+        await self.client.load_extensions(*extension_names())
+
+        self.bot.subscribe(hikari.StartedEvent, self._on_started)
+        self.bot.subscribe(hikari.ShardReadyEvent, self._on_shard_ready)
+        await self.bot.start(check_for_updates=False)
+
+    async def _init_resources(self) -> None:
+        result = self.container.init_resources()
+        if result is not None:
+            await result
+
+    async def close(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        if self.bot.is_alive:
+            await self.bot.close()
+        await self.client.stop()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
+        result = self.container.shutdown_resources()
+        if result is not None:
+            await result
+
+    async def wait_until_ready(self) -> None:
+        await self._client_started.wait()
+
+    async def readiness(self) -> tuple[bool, str]:
+        if not self._client_started.is_set():
+            return False, "gateway not ready"
+        if not all(shard.is_alive and shard.is_connected for shard in self.bot.shards.values()):
+            return False, "gateway disconnected"
+        database: Database = self.container.database()
+        if not await database.ping():
+            return False, "database not answering"
+        return True, "ok"
+
+    # events ----------------------------------------------------------------------------------------------------
+
+    async def _on_shard_ready(self, event: hikari.ShardReadyEvent) -> None:
+        if self.info is not None:
+            self.info.ready_shards.add(event.shard.id)
+            self.info.guilds_at_ready[event.shard.id] = len(event.unavailable_guilds)
+
+    async def _on_started(self, _: hikari.StartedEvent) -> None:
+        await self.client.start()
+        self._client_started.set()
+        me = self.bot.get_me()
+        info = self.info
+        if info is not None:
+            log.info(
+                "Hanabi %s online as %s (%s): shards=%d guilds=%d database=%s bus=%s music=%s",
+                info.version,
+                me.username if me else "?",
+                me.id if me else "?",
+                self.bot.shard_count,
+                sum(info.guilds_at_ready.values()),
+                info.database_description if info.database_kind == "external" else "embedded",
+                info.bus_kind,
+                info.music,
+            )
+
+    # commands: metrics and the one error hook ---------------------------------------------------------------------
+
+    def _metrics_hooks(self) -> list[lightbulb.ExecutionHook]:
+        # Client-wide hooks run before a command's own hooks of the same step, so the timer starts first.
+        def start_timer(_: lightbulb.ExecutionPipeline, ctx: lightbulb.Context) -> None:
+            self._inflight[ctx.interaction.id] = time.perf_counter()
+
+        def record_success(_: lightbulb.ExecutionPipeline, ctx: lightbulb.Context) -> None:
+            self._observe(ctx, "success")
+
+        return [
+            lightbulb.hook(lightbulb.ExecutionSteps.MAX_CONCURRENCY, name="metrics_start")(start_timer),
+            lightbulb.hook(lightbulb.ExecutionSteps.POST_INVOKE, skip_when_failed=True, name="metrics_end")(
+                record_success
+            ),
+        ]
+
+    def _observe(self, ctx: lightbulb.Context, outcome: str) -> None:
+        name = ctx.command_data.qualified_name
+        started = self._inflight.pop(ctx.interaction.id, None)
+        self.metrics.commands.labels(command=name, outcome=outcome).inc()
+        if started is not None:
+            self.metrics.command_duration.labels(command=name).observe(time.perf_counter() - started)
+
+    async def _on_command_error(self, exc: lightbulb.exceptions.ExecutionPipelineFailedException) -> bool:
+        ctx = exc.context
+        cause: BaseException = exc.causes[0] if exc.causes else exc
+        message = friendly_error(cause)
+        if message is not None:
+            self._observe(ctx, "refused")
+        else:
+            error_id = uuid.uuid4().hex[:8]
+            self._observe(ctx, "error")
+            log.error(
+                "command /%s failed [error id %s] (guild %s, user %s)",
+                ctx.command_data.qualified_name,
+                error_id,
+                ctx.guild_id,
+                ctx.user.id,
+                exc_info=(type(cause), cause, cause.__traceback__),
+            )
+            message = f"Sorry, something went wrong on my side. If it keeps happening, report error id `{error_id}`."
+        try:
+            await ctx.respond(
+                message, ephemeral=True, mentions_everyone=False, user_mentions=False, role_mentions=False
+            )
+        except hikari.HTTPError as http_error:
+            log.warning("could not deliver the error reply for /%s: %s", ctx.command_data.qualified_name, http_error)
+        return True

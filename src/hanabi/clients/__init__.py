@@ -1,0 +1,1 @@
+"""aiohttp API clients behind small protocols."""

@@ -1,0 +1,1 @@
+"""Infrastructure: database, bus, clock, logging, metrics, Lavalink glue."""

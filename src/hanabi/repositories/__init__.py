@@ -1,0 +1,1 @@
+"""asyncpg SQL, one module per aggregate."""

@@ -1,0 +1,1 @@
+"""The domain: plain async Python with typed results and typed errors; no Discord imports."""

@@ -1,0 +1,59 @@
+"""The one place where the container feeds lightbulb's DI (and miru's)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import lightbulb
+import miru
+from dependency_injector import providers
+
+from hanabi.config import Settings
+from hanabi.infra.clock import Clock
+from hanabi.infra.db import Database
+from hanabi.infra.events import EventBus
+
+if TYPE_CHECKING:
+    from container import Container
+    from hanabi.bot import BotInfo, Hanabi
+
+
+def _factory(provider: providers.Provider[Any]) -> Callable[[], Any]:
+    # linkd injects a factory's parameters by annotation, so hand it a zero-argument callable.
+    def build() -> Any:
+        return provider()
+
+    return build
+
+
+def register_dependencies(client: lightbulb.Client, container: Container, app: Hanabi) -> None:
+    """Copy the container's providers into lightbulb's default registry, by the type extensions annotate."""
+    from hanabi.bot import BotInfo
+
+    registry = client.di.registry_for(lightbulb.di.Contexts.DEFAULT)
+
+    # Protocols and resources: registered under the type extensions annotate, not the implementation class.
+    explicit: dict[type[Any], providers.Provider[Any]] = {
+        Settings: container.settings,
+        Clock: container.clock,
+        EventBus: container.event_bus,
+        Database: container.database,
+        aiohttp.ClientSession: container.http_session,
+    }
+    for typ, provider in explicit.items():
+        registry.register_factory(typ, _factory(provider))
+
+    # Every Singleton (repositories, services, metrics) under its own class.
+    for provider in container.traverse(types=[providers.Singleton]):
+        cls = provider.cls
+        if cls in explicit or not isinstance(cls, type):
+            continue
+        if cls.__module__.startswith("hanabi."):
+            registry.register_factory(cls, _factory(provider))
+
+    info: BotInfo | None = app.info
+    if info is not None:
+        registry.register_value(BotInfo, info)
+    registry.register_value(miru.Client, app.miru)
