@@ -56,3 +56,15 @@ class Container(containers.DeclarativeContainer):
         bus=event_bus,
         default_prefix=settings.provided.command_prefix,
     )
+
+    # --- economy (issue 3) ---
+
+    # --- polls and help (issue 4) ---
+
+    # --- scheduler (issue 5) ---
+
+    # --- music (issue 6) ---
+
+    # --- integrations (issue 7) ---
+
+    # --- moderation (issue 8) ---

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import pkgutil
 import time
 import uuid
@@ -152,7 +153,11 @@ class Hanabi:
         )
         if self.settings.metrics_enabled:
             self.metrics_server = MetricsServer(
-                self.metrics, self.settings.metrics_host, self.settings.metrics_port, self.readiness
+                self.metrics,
+                self.settings.metrics_host,
+                self.settings.metrics_port,
+                self.readiness,
+                before_scrape=self._refresh_gauges,
             )
             await self.metrics_server.start()
 
@@ -194,6 +199,13 @@ class Hanabi:
         if not await database.ping():
             return False, "database not answering"
         return True, "ok"
+
+    def _refresh_gauges(self) -> None:
+        for shard_id, shard in self.bot.shards.items():
+            latency = shard.heartbeat_latency
+            if math.isfinite(latency):  # NaN until the first heartbeat ACK
+                self.metrics.gateway_latency.labels(shard=str(shard_id)).set(latency)
+        self.metrics.guilds.set(len(self.bot.cache.get_guilds_view()))
 
     # events ----------------------------------------------------------------------------------------------------
 

@@ -38,8 +38,16 @@ class Metrics:
 class MetricsServer:
     """`/metrics`, `/healthz` (process alive) and `/readyz` (gateway connected and database answering)."""
 
-    def __init__(self, metrics: Metrics, host: str, port: int, readiness: ReadinessCheck) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        host: str,
+        port: int,
+        readiness: ReadinessCheck,
+        before_scrape: Callable[[], None] | None = None,
+    ) -> None:
         self._metrics = metrics
+        self._before_scrape = before_scrape
         self._host = host
         self._port = port
         self._readiness = readiness
@@ -66,6 +74,8 @@ class MetricsServer:
             self._runner = None
 
     async def _metrics_handler(self, _: web.Request) -> web.Response:
+        if self._before_scrape is not None:
+            self._before_scrape()  # gauges that are cheaper to read at scrape time than to keep updated
         return web.Response(body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _health(self, _: web.Request) -> web.Response:

@@ -1,0 +1,140 @@
+"""`python -m hanabi` as a real process: start, READY, a command, SIGTERM, exit codes, embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.harness.bot import start_bot_process
+from tests.harness.discord import FakeDiscord, FakeGuild
+
+
+def _env(fake: FakeDiscord, **extra: str) -> dict[str, str]:
+    return {"DISCORD_TOKEN": fake.token, "DISCORD_REST_URL": fake.rest_url, "LOG_LEVEL": "INFO", **extra}
+
+
+@pytest.mark.asyncio
+async def test_start_ready_ping_sigterm_exits_zero_quickly(
+    fake: FakeDiscord, guild: FakeGuild, database_url: str, tmp_path: Path
+) -> None:
+    bot = await start_bot_process(_env(fake, DATABASE_URL=database_url, DATA_DIR=str(tmp_path)), cwd=tmp_path)
+    try:
+        line = await bot.wait_for_line("online as")
+        assert "shards=1" in line
+        assert "guilds=1" in line
+        assert "bus=local" in line
+        assert "music=disabled: no node configured" in line
+        reply = await fake.slash("ping", guild=guild)
+        assert reply.embeds[0]["title"] == "Pong!"
+    finally:
+        started = time.monotonic()
+        code = await bot.terminate(timeout=10)
+    assert code == 0, bot.text
+    assert time.monotonic() - started < 10
+    assert fake.token not in bot.text, "the token must never be logged"
+    assert "Traceback" not in bot.text, bot.text
+
+
+@pytest.mark.asyncio
+async def test_missing_token_exits_2_with_instructions(tmp_path: Path) -> None:
+    bot = await start_bot_process({"DATA_DIR": str(tmp_path)}, cwd=tmp_path)
+    code = await bot.terminate(timeout=20)
+    assert code == 2
+    assert "DISCORD_TOKEN is not set" in bot.text
+    assert "discord.com/developers/applications" in bot.text
+    assert "Traceback" not in bot.text
+
+
+@pytest.mark.asyncio
+async def test_malformed_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    bot = await start_bot_process(
+        {"DISCORD_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX1aB.abcdefghijklmnopqrstuvwxyz0123456789AB",
+         "METRICS_PORT": "lots"},
+        cwd=tmp_path,
+    )
+    assert await bot.terminate(timeout=20) == 2
+    assert "METRICS_PORT: got 'lots'" in bot.text
+    assert "Traceback" not in bot.text
+
+
+@pytest.mark.asyncio
+async def test_rejected_token_exits_2_with_a_clear_line(fake: FakeDiscord, database_url: str, tmp_path: Path) -> None:
+    fake.reject_token = True
+    bot = await start_bot_process(_env(fake, DATABASE_URL=database_url), cwd=tmp_path)
+    assert await bot.terminate(timeout=20) == 2
+    assert "Discord rejected DISCORD_TOKEN (401 Unauthorized)" in bot.text
+    assert "Traceback" not in bot.text
+    assert fake.token not in bot.text
+
+
+@pytest.mark.asyncio
+async def test_readyz_is_503_before_ready_and_200_after(
+    fake: FakeDiscord, database_url: str, tmp_path: Path
+) -> None:
+    fake.hold_ready()  # the gateway accepts IDENTIFY but does not send READY yet
+    bot = await start_bot_process(_env(fake, DATABASE_URL=database_url), cwd=tmp_path)
+    url = f"http://127.0.0.1:{bot.metrics_port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            status = None
+            for _ in range(200):
+                try:
+                    async with http.get(f"{url}/readyz") as response:
+                        status = response.status
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            assert status == 503
+            async with http.get(f"{url}/healthz") as response:
+                assert response.status == 200
+            fake.release_ready()
+            await bot.wait_for_line("online as")
+            async with http.get(f"{url}/readyz") as response:
+                assert response.status == 200
+    finally:
+        assert await bot.terminate() == 0, bot.text
+
+
+@pytest.mark.asyncio
+async def test_embedded_postgres_starts_migrates_and_is_reused(
+    fake: FakeDiscord, guild: FakeGuild, tmp_path: Path
+) -> None:
+    env = _env(fake, DATA_DIR=str(tmp_path / "data"))
+    env.pop("DATABASE_URL", None)
+    first = await start_bot_process(env, cwd=tmp_path)
+    try:
+        await first.wait_for_line("online as", timeout=60)
+        assert "embedded PostgreSQL initialised" in first.text
+        assert "applied migration 0001_guild_settings" in first.text
+        assert "database=embedded" in first.text
+    finally:
+        assert await first.terminate(timeout=15) == 0, first.text
+    assert "embedded PostgreSQL stopped" in first.text
+    assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
+
+    second = await start_bot_process(env, cwd=tmp_path)
+    try:
+        await second.wait_for_line("online as", timeout=60)
+        assert "embedded PostgreSQL reused" in second.text
+        assert "applied migration" not in second.text  # schema already there: data survived
+        reply = await fake.slash("about", guild=guild)
+        assert any(f["value"] == "PostgreSQL (embedded)" for f in reply.embeds[0]["fields"])
+    finally:
+        assert await second.terminate(timeout=15) == 0, second.text
+    # Stopped on shutdown: nothing is left running on that data directory.
+    assert not _postgres_running_on(tmp_path)
+
+
+def _postgres_running_on(directory: Path) -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().decode(errors="ignore")
+        except OSError:
+            continue  # the process ended while we looked
+        if "postgres" in text and str(directory) in text:
+            return True
+    return False
