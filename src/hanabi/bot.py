@@ -143,7 +143,7 @@ class Hanabi:
     async def _start(self) -> None:
         self._started = True
         await self._init_resources()
-        database: Database = self.container.database()
+        database: Database = await self.container.database()
         self.info = BotInfo(
             version=__version__,
             started_monotonic=time.monotonic(),
@@ -195,7 +195,7 @@ class Hanabi:
             return False, "gateway not ready"
         if not all(shard.is_alive and shard.is_connected for shard in self.bot.shards.values()):
             return False, "gateway disconnected"
-        database: Database = self.container.database()
+        database: Database = await self.container.database()
         if not await database.ping():
             return False, "database not answering"
         return True, "ok"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -20,10 +21,12 @@ if TYPE_CHECKING:
     from hanabi.bot import BotInfo, Hanabi
 
 
-def _factory(provider: providers.Provider[Any]) -> Callable[[], Any]:
-    # linkd injects a factory's parameters by annotation, so hand it a zero-argument callable.
-    def build() -> Any:
-        return provider()
+def _factory(provider: providers.Provider[Any]) -> Callable[[], Awaitable[Any]]:
+    # linkd injects a factory's parameters by annotation, so hand it a zero-argument callable. Anything that
+    # depends on an async Resource (the database) comes back from dependency-injector as an awaitable.
+    async def build() -> Any:
+        value = provider()
+        return await value if inspect.isawaitable(value) else value
 
     return build
 

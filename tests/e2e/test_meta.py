@@ -8,6 +8,7 @@ import aiohttp
 import lightbulb
 import pytest
 
+from hanabi.bot import Hanabi
 from tests.harness.bot import RunningBot, running_bot
 from tests.harness.discord import FakeDiscord, FakeGuild
 
@@ -67,15 +68,16 @@ async def test_dev_guild_ids_register_commands_in_the_guild(
 async def test_unexpected_failure_apologises_with_an_error_id_that_is_logged(
     fake: FakeDiscord, guild: FakeGuild, database_url: str, tmp_path: Path
 ) -> None:
-    async with running_bot(fake, database_url, tmp_path, wait_ready=False, allow_errors=True) as running:
-        # A command added by the test: the same pipeline and error hook as every real command.
-        @running.app.client.register
-        class Explode(lightbulb.SlashCommand, name="explode", description="Always fails"):
-            @lightbulb.invoke
-            async def invoke(self, ctx: lightbulb.Context) -> None:
-                raise RuntimeError("kaboom")
+    # A command added by the test: the same pipeline and error hook as every real command.
+    class Explode(lightbulb.SlashCommand, name="explode", description="Always fails"):
+        @lightbulb.invoke
+        async def invoke(self, ctx: lightbulb.Context) -> None:
+            raise RuntimeError("kaboom")
 
-        await running.app.wait_until_ready()
+    def add_explode(app: Hanabi) -> None:
+        app.client.register(Explode)
+
+    async with running_bot(fake, database_url, tmp_path, allow_errors=True, prepare=add_explode) as running:
         reply = await fake.slash("explode", guild=guild)
         assert reply.ephemeral
         assert "something went wrong" in reply.content

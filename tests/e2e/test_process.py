@@ -42,7 +42,7 @@ async def test_start_ready_ping_sigterm_exits_zero_quickly(
 @pytest.mark.asyncio
 async def test_missing_token_exits_2_with_instructions(tmp_path: Path) -> None:
     bot = await start_bot_process({"DATA_DIR": str(tmp_path)}, cwd=tmp_path)
-    code = await bot.terminate(timeout=20)
+    code = await bot.exited()
     assert code == 2
     assert "DISCORD_TOKEN is not set" in bot.text
     assert "discord.com/developers/applications" in bot.text
@@ -52,11 +52,13 @@ async def test_missing_token_exits_2_with_instructions(tmp_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_malformed_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
     bot = await start_bot_process(
-        {"DISCORD_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX1aB.abcdefghijklmnopqrstuvwxyz0123456789AB",
-         "METRICS_PORT": "lots"},
+        {
+            "DISCORD_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX1aB.abcdefghijklmnopqrstuvwxyz0123456789AB",
+            "METRICS_PORT": "lots",
+        },
         cwd=tmp_path,
     )
-    assert await bot.terminate(timeout=20) == 2
+    assert await bot.exited() == 2
     assert "METRICS_PORT: got 'lots'" in bot.text
     assert "Traceback" not in bot.text
 
@@ -65,16 +67,14 @@ async def test_malformed_setting_exits_2_naming_the_variable(tmp_path: Path) -> 
 async def test_rejected_token_exits_2_with_a_clear_line(fake: FakeDiscord, database_url: str, tmp_path: Path) -> None:
     fake.reject_token = True
     bot = await start_bot_process(_env(fake, DATABASE_URL=database_url), cwd=tmp_path)
-    assert await bot.terminate(timeout=20) == 2
+    assert await bot.exited() == 2
     assert "Discord rejected DISCORD_TOKEN (401 Unauthorized)" in bot.text
     assert "Traceback" not in bot.text
     assert fake.token not in bot.text
 
 
 @pytest.mark.asyncio
-async def test_readyz_is_503_before_ready_and_200_after(
-    fake: FakeDiscord, database_url: str, tmp_path: Path
-) -> None:
+async def test_readyz_is_503_before_ready_and_200_after(fake: FakeDiscord, database_url: str, tmp_path: Path) -> None:
     fake.hold_ready()  # the gateway accepts IDENTIFY but does not send READY yet
     bot = await start_bot_process(_env(fake, DATABASE_URL=database_url), cwd=tmp_path)
     url = f"http://127.0.0.1:{bot.metrics_port}"

@@ -9,7 +9,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,9 +69,14 @@ async def running_bot(
     overrides: Mapping[str, Any] | None = None,
     wait_ready: bool = True,
     allow_errors: bool = False,
+    prepare: Callable[[Hanabi], None] | None = None,
     **settings: Any,
 ) -> AsyncIterator[RunningBot]:
-    """The real bot in this event loop. `overrides` maps container provider names to replacement objects."""
+    """The real bot in this event loop.
+
+    `overrides` maps container provider names to replacement objects; `prepare` runs before start, for tests
+    that register extra commands or extensions of their own.
+    """
     config = bot_settings(fake, database_url, data_dir, **settings)
     container = Container(settings=config)
     for name, value in (overrides or {}).items():
@@ -79,6 +84,8 @@ async def running_bot(
     watcher = LogWatcher()
     logging.getLogger().addHandler(watcher)
     app = Hanabi(config, container)
+    if prepare is not None:
+        prepare(app)
     try:
         await app.start()
         if wait_ready:
@@ -117,6 +124,13 @@ class BotProcess:
             await asyncio.sleep(0.05)
         raise AssertionError(f"no line with {fragment!r} in output:\n" + "\n".join(self.output))
 
+    async def exited(self, timeout: float = 20) -> int:
+        """Wait for the process to end by itself."""
+        code = await asyncio.wait_for(self.process.wait(), timeout)
+        if self._reader is not None:
+            await self._reader
+        return code
+
     async def terminate(self, timeout: float = 10) -> int:
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
@@ -133,8 +147,9 @@ class BotProcess:
 async def start_bot_process(env: Mapping[str, str], *, cwd: Path) -> BotProcess:
     """`python -m hanabi` with exactly this environment (plus PATH/HOME), stdout and stderr merged."""
     base = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "XDG_RUNTIME_DIR") if key in os.environ}
-    port = int(env.get("METRICS_PORT", free_port()))
-    full_env = {**base, "METRICS_PORT": str(port), "PYTHONUNBUFFERED": "1", **env}
+    port_text = env.get("METRICS_PORT", str(free_port()))
+    port = int(port_text) if port_text.isdigit() else 0
+    full_env = {**base, "METRICS_PORT": port_text, "PYTHONUNBUFFERED": "1", **env}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

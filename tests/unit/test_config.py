@@ -46,7 +46,9 @@ def test_token_from_dotenv(tmp_path: Path) -> None:
         ("hello", "does not look like a Discord bot token"),
     ],
 )
-def test_malformed_token_is_explained_without_echoing_it(monkeypatch: pytest.MonkeyPatch, token: str, phrase: str) -> None:
+def test_malformed_token_is_explained_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, token: str, phrase: str
+) -> None:
     monkeypatch.setenv("DISCORD_TOKEN", token)
     with pytest.raises(SettingsError) as info:
         load_settings()

@@ -1,4 +1,4 @@
-"""Small formatting helpers shared by extensions (no Discord types: plain strings)."""
+"""Discord-facing helpers shared by extensions: formatting, pagination, permission checks."""
 
 from __future__ import annotations
 
