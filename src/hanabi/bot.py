@@ -8,6 +8,7 @@ import math
 import pkgutil
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import hikari
@@ -20,9 +21,10 @@ from container import Container
 from hanabi import __version__
 from hanabi.config import Settings
 from hanabi.errors import CooldownActive, DomainError
-from hanabi.infra.db import Database
+from hanabi.hybrid import HybridBridge
 from hanabi.infra.metrics import Metrics, MetricsServer
-from hanabi.wiring import register_dependencies
+from hanabi.services.guild_settings import GuildSettingsService
+from hanabi.wiring import register_dependencies, resolve
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +124,12 @@ class Hanabi:
         self.client = lightbulb.client_from_app(
             self.bot,
             default_enabled_guilds=settings.dev_guild_ids,
-            hooks=self._metrics_hooks(),
+            # Metrics first, then the per-user cooldown every command gets (hanabi.ui.cooldowns).
+            hooks=[*self._metrics_hooks(), container.command_cooldowns().hook()],
         )
         self.miru = miru.Client(self.bot)
         self.info: BotInfo | None = None
+        self.hybrid: HybridBridge | None = None
         self.metrics_server: MetricsServer | None = None
         self._client_started = asyncio.Event()
         self._started = False
@@ -143,7 +147,7 @@ class Hanabi:
     async def _start(self) -> None:
         self._started = True
         await self._init_resources()
-        database: Database = await self.container.database()
+        database = await resolve(self.container.database)
         self.info = BotInfo(
             version=__version__,
             started_monotonic=time.monotonic(),
@@ -165,9 +169,22 @@ class Hanabi:
         self.client.error_handler(self._on_command_error)
         await self.client.load_extensions(*extension_names())
 
+        settings_service = await resolve(self.container.guild_settings_service)
+        self.hybrid = HybridBridge(self.bot, self.client, self._prefix_resolver(settings_service))
+        self.bot.subscribe(hikari.MessageCreateEvent, self.hybrid.on_message)
         self.bot.subscribe(hikari.StartedEvent, self._on_started)
         self.bot.subscribe(hikari.ShardReadyEvent, self._on_shard_ready)
         await self.bot.start(check_for_updates=False)
+
+    def _prefix_resolver(self, settings_service: GuildSettingsService) -> Callable[[int | None], Awaitable[str]]:
+        default = self.settings.command_prefix
+
+        async def prefix_for(guild_id: int | None) -> str:
+            if guild_id is None:
+                return default
+            return (await settings_service.get(guild_id)).prefix
+
+        return prefix_for
 
     async def _init_resources(self) -> None:
         result = self.container.init_resources()
@@ -178,6 +195,8 @@ class Hanabi:
         if not self._started:
             return
         self._started = False
+        if self.hybrid is not None:
+            await self.hybrid.close()
         if self.bot.is_alive:
             await self.bot.close()
         await self.client.stop()
@@ -195,7 +214,7 @@ class Hanabi:
             return False, "gateway not ready"
         if not all(shard.is_alive and shard.is_connected for shard in self.bot.shards.values()):
             return False, "gateway disconnected"
-        database: Database = await self.container.database()
+        database = await resolve(self.container.database)
         if not await database.ping():
             return False, "database not answering"
         return True, "ok"

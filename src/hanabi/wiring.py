@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiohttp
 import lightbulb
@@ -19,6 +19,17 @@ from hanabi.infra.events import EventBus
 if TYPE_CHECKING:
     from container import Container
     from hanabi.bot import BotInfo, Hanabi
+
+
+T = TypeVar("T")
+
+
+async def resolve(provider: providers.Provider[T]) -> T:
+    """Call a provider, awaiting the result when it depends on an async Resource."""
+    value: Any = provider()
+    if inspect.isawaitable(value):
+        value = await value
+    return cast("T", value)
 
 
 def _factory(provider: providers.Provider[Any]) -> Callable[[], Awaitable[Any]]:

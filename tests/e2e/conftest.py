@@ -9,14 +9,13 @@ import pytest_asyncio
 
 from tests.harness.bot import RunningBot, running_bot
 from tests.harness.clock import ManualClock
-from tests.harness.discord import FakeDiscord, FakeGuild
+from tests.harness.discord import FakeDiscord, FakeGuild, FakeMember
 
 
 @pytest_asyncio.fixture
 async def fake() -> AsyncIterator[FakeDiscord]:
     discord = FakeDiscord()
-    guild = discord.add_guild("Hanabi Test Server")
-    guild.add_text_channel("general")
+    guild = discord.add_guild("Hanabi Test Server")  # with #general, a voice channel, the owner and the bot
     guild.add_member(username="alice")
     guild.add_member(username="bob")
     await discord.start()
@@ -30,6 +29,21 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 @pytest_asyncio.fixture
 def guild(fake: FakeDiscord) -> FakeGuild:
     return next(iter(fake.guilds.values()))
+
+
+def member_named(guild: FakeGuild, username: str) -> FakeMember:
+    return next(m for m in guild.members.values() if m.username == username)
+
+
+@pytest_asyncio.fixture
+def alice(guild: FakeGuild) -> FakeMember:
+    """A regular member without special permissions."""
+    return member_named(guild, "alice")
+
+
+@pytest_asyncio.fixture
+def bob(guild: FakeGuild) -> FakeMember:
+    return member_named(guild, "bob")
 
 
 @pytest_asyncio.fixture

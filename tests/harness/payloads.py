@@ -97,9 +97,8 @@ class Intent:
 
 # Gateway events and the (guild intent, DM intent) that gates them; events not listed are always sent.
 EVENT_INTENTS: dict[str, tuple[int, int]] = {
-    **{
-        name: (Intent.GUILDS, 0)
-        for name in (
+    **dict.fromkeys(
+        (
             "GUILD_UPDATE",
             "GUILD_DELETE",
             "GUILD_ROLE_CREATE",
@@ -117,12 +116,13 @@ EVENT_INTENTS: dict[str, tuple[int, int]] = {
             "STAGE_INSTANCE_CREATE",
             "STAGE_INSTANCE_UPDATE",
             "STAGE_INSTANCE_DELETE",
-        )
-    },
-    **{
-        name: (Intent.GUILD_MEMBERS, 0)
-        for name in ("GUILD_MEMBER_ADD", "GUILD_MEMBER_UPDATE", "GUILD_MEMBER_REMOVE", "THREAD_MEMBERS_UPDATE")
-    },
+        ),
+        (Intent.GUILDS, 0),
+    ),
+    **dict.fromkeys(
+        ("GUILD_MEMBER_ADD", "GUILD_MEMBER_UPDATE", "GUILD_MEMBER_REMOVE", "THREAD_MEMBERS_UPDATE"),
+        (Intent.GUILD_MEMBERS, 0),
+    ),
     "GUILD_AUDIT_LOG_ENTRY_CREATE": (Intent.GUILD_MODERATION, 0),
     "GUILD_BAN_ADD": (Intent.GUILD_MODERATION, 0),
     "GUILD_BAN_REMOVE": (Intent.GUILD_MODERATION, 0),
@@ -132,34 +132,34 @@ EVENT_INTENTS: dict[str, tuple[int, int]] = {
     "INVITE_DELETE": (Intent.GUILD_INVITES, 0),
     "VOICE_STATE_UPDATE": (Intent.GUILD_VOICE_STATES, 0),
     "PRESENCE_UPDATE": (Intent.GUILD_PRESENCES, 0),
-    **{
-        name: (Intent.GUILD_MESSAGES, Intent.DIRECT_MESSAGES)
-        for name in ("MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE", "MESSAGE_DELETE_BULK")
-    },
-    **{
-        name: (Intent.GUILD_MESSAGE_REACTIONS, Intent.DIRECT_MESSAGE_REACTIONS)
-        for name in (
+    **dict.fromkeys(
+        ("MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE", "MESSAGE_DELETE_BULK"),
+        (Intent.GUILD_MESSAGES, Intent.DIRECT_MESSAGES),
+    ),
+    **dict.fromkeys(
+        (
             "MESSAGE_REACTION_ADD",
             "MESSAGE_REACTION_REMOVE",
             "MESSAGE_REACTION_REMOVE_ALL",
             "MESSAGE_REACTION_REMOVE_EMOJI",
-        )
-    },
+        ),
+        (Intent.GUILD_MESSAGE_REACTIONS, Intent.DIRECT_MESSAGE_REACTIONS),
+    ),
     "TYPING_START": (Intent.GUILD_MESSAGE_TYPING, Intent.DIRECT_MESSAGE_TYPING),
-    **{
-        name: (Intent.GUILD_SCHEDULED_EVENTS, 0)
-        for name in (
+    **dict.fromkeys(
+        (
             "GUILD_SCHEDULED_EVENT_CREATE",
             "GUILD_SCHEDULED_EVENT_UPDATE",
             "GUILD_SCHEDULED_EVENT_DELETE",
             "GUILD_SCHEDULED_EVENT_USER_ADD",
             "GUILD_SCHEDULED_EVENT_USER_REMOVE",
-        )
-    },
-    **{
-        name: (Intent.AUTO_MODERATION_CONFIGURATION, 0)
-        for name in ("AUTO_MODERATION_RULE_CREATE", "AUTO_MODERATION_RULE_UPDATE", "AUTO_MODERATION_RULE_DELETE")
-    },
+        ),
+        (Intent.GUILD_SCHEDULED_EVENTS, 0),
+    ),
+    **dict.fromkeys(
+        ("AUTO_MODERATION_RULE_CREATE", "AUTO_MODERATION_RULE_UPDATE", "AUTO_MODERATION_RULE_DELETE"),
+        (Intent.AUTO_MODERATION_CONFIGURATION, 0),
+    ),
     "AUTO_MODERATION_ACTION_EXECUTION": (Intent.AUTO_MODERATION_EXECUTION, 0),
 }
 

@@ -210,7 +210,15 @@ class FakeGuild:
         mentionable: bool = False,
     ) -> FakeRole:
         if position is None:
-            position = max((r.position for r in self.roles.values()), default=0) + 1
+            # Like Discord, a new role lands at the bottom (position 1) and pushes the others up, so the bot's
+            # managed role stays above it and can assign it.
+            for other in self.roles.values():
+                if other.id != self.id:
+                    other.position += 1
+                    self._hooks.notify(
+                        "GUILD_ROLE_UPDATE", {"guild_id": str(self.id), "role": other.payload()}, guild_id=self.id
+                    )
+            position = 1
         role = FakeRole(
             id=self._hooks.new_id(),
             guild_id=self.id,
@@ -225,7 +233,9 @@ class FakeGuild:
         self._hooks.notify("GUILD_ROLE_CREATE", {"guild_id": str(self.id), "role": role.payload()}, guild_id=self.id)
         return role
 
-    def _add_channel(self, name: str, channel_type: int, *, topic: str | None, parent: FakeChannel | None) -> FakeChannel:
+    def _add_channel(
+        self, name: str, channel_type: int, *, topic: str | None, parent: FakeChannel | None
+    ) -> FakeChannel:
         channel = FakeChannel(
             id=self._hooks.new_id(),
             name=name,
@@ -258,9 +268,13 @@ class FakeGuild:
         bot: bool = False,
         nick: str | None = None,
         user_id: int | None = None,
+        user: JSON | None = None,
     ) -> FakeMember:
-        uid = user_id if user_id is not None else self._hooks.new_id()
-        user = user_payload(uid, username or f"user{len(self.members) + 1}", bot=bot)
+        """Add a member; ``user``/``user_id`` reuse an existing user (e.g. the same person in two guilds)."""
+        if user is None:
+            uid = user_id if user_id is not None else self._hooks.new_id()
+            user = user_payload(uid, username or f"user{len(self.members) + 1}", bot=bot)
+        uid = int(user["id"])
         self._hooks.register_user(user)
         member = FakeMember(
             user=user,
@@ -293,6 +307,17 @@ class FakeGuild:
         role.permissions = permissions
         self._hooks.notify("GUILD_ROLE_UPDATE", {"guild_id": str(self.id), "role": role.payload()}, guild_id=self.id)
 
+    def delete_channel(self, channel: FakeChannel) -> None:
+        """Mark a channel deleted: later REST calls on it answer 404 10003 Unknown Channel."""
+        channel.deleted = True
+        self._hooks.notify("CHANNEL_DELETE", channel.payload(), guild_id=self.id)
+
+    def remove_member(self, member: FakeMember) -> None:
+        """The member leaves the guild."""
+        self.members.pop(member.id, None)
+        self.voice_states.pop(member.id, None)
+        self._hooks.notify("GUILD_MEMBER_REMOVE", {"guild_id": str(self.id), "user": member.user}, guild_id=self.id)
+
     @property
     def text_channels(self) -> list[FakeChannel]:
         return [c for c in self.channels.values() if c.type == ChannelType.GUILD_TEXT and not c.deleted]
@@ -309,13 +334,13 @@ class FakeGuild:
 
     def channel(self, name_or_id: str | int) -> FakeChannel:
         for channel in self.channels.values():
-            if channel.id == name_or_id or channel.name == name_or_id:
+            if name_or_id in (channel.id, channel.name):
                 return channel
         raise LookupError(f"no channel {name_or_id!r} in guild {self.name}")
 
     def role(self, name_or_id: str | int) -> FakeRole:
         for role in self.roles.values():
-            if role.id == name_or_id or role.name == name_or_id:
+            if name_or_id in (role.id, role.name):
                 return role
         raise LookupError(f"no role {name_or_id!r} in guild {self.name}")
 

@@ -1,0 +1,82 @@
+"""Component interactions routed by custom-id prefix: one listener per feature answers them, with the same
+error handling as commands (domain errors become an ephemeral reply, anything else an apology with an error id)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+import hikari
+
+from hanabi.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS: dict[str, bool] = {"mentions_everyone": False, "user_mentions": False, "role_mentions": False}
+
+
+def component_with_prefix(event: hikari.InteractionCreateEvent, prefix: str) -> hikari.ComponentInteraction | None:
+    interaction = event.interaction
+    if isinstance(interaction, hikari.ComponentInteraction) and interaction.custom_id.startswith(prefix):
+        return interaction
+    return None
+
+
+class Responder:
+    """Answers one component interaction: the first answer is the initial response, later ones follow-ups."""
+
+    def __init__(self, interaction: hikari.ComponentInteraction) -> None:
+        self.interaction = interaction
+        self.responded = False
+
+    async def ephemeral(self, content: str, **kwargs: object) -> None:
+        if not self.responded:
+            self.responded = True
+            await self.interaction.create_initial_response(
+                hikari.ResponseType.MESSAGE_CREATE,
+                content,
+                flags=hikari.MessageFlag.EPHEMERAL,
+                **NO_MENTIONS,
+                **kwargs,  # type: ignore[arg-type]
+            )
+        else:
+            await self.interaction.execute(content, flags=hikari.MessageFlag.EPHEMERAL, **NO_MENTIONS, **kwargs)  # type: ignore[arg-type]
+
+    async def update(self, **kwargs: object) -> None:
+        """Edit the message the component sits on, as the initial response."""
+        self.responded = True
+        await self.interaction.create_initial_response(hikari.ResponseType.MESSAGE_UPDATE, **NO_MENTIONS, **kwargs)  # type: ignore[arg-type]
+
+
+async def handle_component(
+    interaction: hikari.ComponentInteraction, handler: Callable[[Responder], Awaitable[None]], *, feature: str
+) -> None:
+    responder = Responder(interaction)
+    try:
+        await handler(responder)
+    except DomainError as exc:
+        await _safe_reply(responder, exc.user_message, feature)
+    except Exception as exc:
+        error_id = uuid.uuid4().hex[:8]
+        log.error(
+            "%s component %r failed [error id %s] (guild %s, user %s)",
+            feature,
+            interaction.custom_id,
+            error_id,
+            interaction.guild_id,
+            interaction.user.id,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        await _safe_reply(
+            responder,
+            f"Sorry, something went wrong on my side. If it keeps happening, report error id `{error_id}`.",
+            feature,
+        )
+
+
+async def _safe_reply(responder: Responder, content: str, feature: str) -> None:
+    try:
+        await responder.ephemeral(content)
+    except hikari.HTTPError as error:
+        log.warning("could not deliver a %s component reply: %s", feature, error)
