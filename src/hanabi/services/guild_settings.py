@@ -31,6 +31,7 @@ class GuildSettingsService:
         self._default_prefix = default_prefix
         self._cache: dict[int, GuildSettings] = {}
         bus.subscribe(INVALIDATE_TOPIC, self._on_invalidate)
+        bus.on_reconnect(self.invalidate_all)
 
     async def get(self, guild_id: int) -> GuildSettings:
         cached = self._cache.get(guild_id)
