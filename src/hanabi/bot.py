@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import os
 import pkgutil
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import hikari
 import lightbulb
@@ -22,6 +26,7 @@ from hanabi import __version__
 from hanabi.config import Settings
 from hanabi.errors import CooldownActive, DomainError
 from hanabi.hybrid import HybridBridge
+from hanabi.infra.cluster import HEARTBEAT_SECONDS, Cluster, ProcessStatus, ShardStatus
 from hanabi.infra.metrics import Metrics, MetricsServer
 from hanabi.services.guild_settings import GuildSettingsService
 from hanabi.wiring import register_dependencies, resolve
@@ -104,6 +109,27 @@ def _permission_names(permissions: hikari.Permissions) -> str:
     return " and ".join(f"**{name}**" for name in names) or "required"
 
 
+class FleetGatewayBot(hikari.GatewayBot):
+    """A GatewayBot that takes a fleet-wide identify slot before each shard connects.
+
+    hikari paces identifies within one process; across processes `Cluster.identify_slot` (a Redis lock per
+    `shard_id % max_concurrency` bucket) keeps the whole fleet within Discord's limit.
+    """
+
+    cluster: Cluster | None = None
+    _max_concurrency: int | None = None
+
+    async def _start_one_shard(self, **kwargs: Any) -> None:
+        if self.cluster is None:
+            await super()._start_one_shard(**kwargs)
+            return
+        if self._max_concurrency is None:
+            info = await self.rest.fetch_gateway_bot_info()
+            self._max_concurrency = max(1, info.session_start_limit.max_concurrency)
+        async with self.cluster.identify_slot(int(kwargs["shard_id"]) % self._max_concurrency):
+            await super()._start_one_shard(**kwargs)
+
+
 class Hanabi:
     """One bot process: start() brings everything up in order, close() takes it down in reverse."""
 
@@ -112,7 +138,7 @@ class Hanabi:
         self.container = container
         self.metrics: Metrics = container.metrics()
         self._inflight: dict[int, float] = {}  # interaction id -> perf_counter at dispatch
-        self.bot = hikari.GatewayBot(
+        self.bot = FleetGatewayBot(
             settings.discord_token.get_secret_value(),
             rest_url=settings.discord_rest_url,
             intents=intents_for(settings),
@@ -127,9 +153,13 @@ class Hanabi:
             # Metrics first, then the per-user cooldown every command gets (hanabi.ui.cooldowns).
             hooks=[*self._metrics_hooks(), container.command_cooldowns().hook()],
         )
-        self.miru = miru.Client(self.bot)
+        # Components with a feature prefix (`poll:`, `help:`) are answered by that extension's listener, not by a
+        # miru view; without this miru would log a warning for every such click.
+        self.miru = miru.Client(self.bot, ignore_unknown_interactions=True)
         self.info: BotInfo | None = None
         self.hybrid: HybridBridge | None = None
+        self.cluster: Cluster | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self.metrics_server: MetricsServer | None = None
         self._client_started = asyncio.Event()
         self._started = False
@@ -153,7 +183,8 @@ class Hanabi:
             started_monotonic=time.monotonic(),
             database_kind=database.kind,
             database_description=database.description,
-            bus_kind=self.container.event_bus().kind,
+            bus_kind=(await resolve(self.container.event_bus)).kind,
+            music=(await resolve(self.container.music_backend)).description,
         )
         if self.settings.metrics_enabled:
             self.metrics_server = MetricsServer(
@@ -174,7 +205,13 @@ class Hanabi:
         self.bot.subscribe(hikari.MessageCreateEvent, self.hybrid.on_message)
         self.bot.subscribe(hikari.StartedEvent, self._on_started)
         self.bot.subscribe(hikari.ShardReadyEvent, self._on_shard_ready)
-        await self.bot.start(check_for_updates=False)
+        self.cluster = await resolve(self.container.cluster)
+        self.bot.cluster = self.cluster
+        await self.bot.start(
+            check_for_updates=False,
+            shard_ids=self.settings.shard_ids or None,
+            shard_count=self.settings.shard_count,
+        )
 
     def _prefix_resolver(self, settings_service: GuildSettingsService) -> Callable[[int | None], Awaitable[str]]:
         default = self.settings.command_prefix
@@ -195,6 +232,10 @@ class Hanabi:
         if not self._started:
             return
         self._started = False
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
         if self.hybrid is not None:
             await self.hybrid.close()
         if self.bot.is_alive:
@@ -233,8 +274,48 @@ class Hanabi:
             self.info.ready_shards.add(event.shard.id)
             self.info.guilds_at_ready[event.shard.id] = len(event.unavailable_guilds)
 
+    def process_status(self) -> ProcessStatus:
+        """This process's shards as the rest of the fleet sees them."""
+        shard_count = self.bot.shard_count or 1
+        guilds: dict[int, int] = {}
+        for guild_id in self.bot.cache.get_guilds_view():
+            shard_id = (int(guild_id) >> 22) % shard_count
+            guilds[shard_id] = guilds.get(shard_id, 0) + 1
+        shards = []
+        for shard_id, shard in sorted(self.bot.shards.items()):
+            latency = shard.heartbeat_latency
+            state = "ready" if shard.is_alive and shard.is_connected else "connecting" if shard.is_alive else "down"
+            shards.append(
+                ShardStatus(
+                    shard_id=shard_id,
+                    state=state,
+                    latency_ms=round(latency * 1000, 1) if math.isfinite(latency) else None,
+                    guilds=guilds.get(shard_id, 0),
+                )
+            )
+        process_id = self.cluster.process_id if self.cluster is not None else "local"
+        return ProcessStatus(
+            process_id=process_id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            shard_count=shard_count,
+            shards=shards,
+            updated_at=time.time(),
+        )
+
+    async def _report_status_forever(self) -> None:
+        cluster = self.cluster
+        if cluster is None:
+            return
+        while True:
+            await cluster.report(self.process_status())
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
     async def _on_started(self, _: hikari.StartedEvent) -> None:
         await self.client.start()
+        if self.cluster is not None:
+            await self.cluster.report(self.process_status())
+            self._heartbeat = asyncio.create_task(self._report_status_forever(), name="hanabi-cluster-heartbeat")
         self._client_started.set()
         me = self.bot.get_me()
         info = self.info

@@ -13,6 +13,7 @@ from dependency_injector import providers
 
 from hanabi.config import Settings
 from hanabi.infra.clock import Clock
+from hanabi.infra.cluster import Cluster
 from hanabi.infra.db import Database
 from hanabi.infra.events import EventBus
 
@@ -53,6 +54,7 @@ def register_dependencies(client: lightbulb.Client, container: Container, app: H
         Settings: container.settings,
         Clock: container.clock,
         EventBus: container.event_bus,
+        Cluster: container.cluster,
         Database: container.database,
         aiohttp.ClientSession: container.http_session,
     }

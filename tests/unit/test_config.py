@@ -12,7 +12,18 @@ TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX1aB.abcdefghijklmnopqrstuvwxyz0123456789AB"
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in ("DISCORD_TOKEN", "DISCORD_TOKEN_FILE", "DEV_GUILD_IDS", "OWNER_IDS", "METRICS_PORT", "LOG_LEVEL"):
+    for name in (
+        "DISCORD_TOKEN",
+        "DISCORD_TOKEN_FILE",
+        "DEV_GUILD_IDS",
+        "OWNER_IDS",
+        "METRICS_PORT",
+        "LOG_LEVEL",
+        "SHARD_COUNT",
+        "SHARD_IDS",
+        "SHARDS_PER_POD",
+        "POD_NAME",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -78,3 +89,42 @@ def test_env_example_lists_every_setting() -> None:
     example = (Path(__file__).parents[2] / ".env.example").read_text()
     listed = {line.split("=", 1)[0] for line in example.splitlines() if line and not line.startswith("#")}
     assert listed == {name.upper() for name in Settings.model_fields}
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"SHARD_COUNT": "16", "SHARD_IDS": "0-3,8"}, [0, 1, 2, 3, 8]),
+        ({"SHARD_COUNT": "6", "SHARDS_PER_POD": "2", "POD_NAME": "hanabi-2"}, [4, 5]),
+        ({"SHARD_COUNT": "5", "SHARDS_PER_POD": "2", "POD_NAME": "hanabi-2"}, [4]),
+    ],
+)
+def test_shard_ids_from_ranges_and_pod_ordinals(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: list[int]
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert load_settings().shard_ids == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "phrase"),
+    [
+        ({"SHARD_IDS": "0-3"}, "SHARD_IDS needs SHARD_COUNT"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0-3"}, "must be below SHARD_COUNT"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "3-1"}, "runs backwards"),
+        ({"SHARD_COUNT": "4", "SHARDS_PER_POD": "2", "POD_NAME": "hanabi"}, "POD_NAME ending in the pod ordinal"),
+        ({"SHARD_COUNT": "4", "SHARDS_PER_POD": "2", "POD_NAME": "hanabi-7"}, "has no shards"),
+    ],
+)
+def test_inconsistent_shard_settings_are_explained(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], phrase: str
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert phrase in str(info.value)
+    assert TOKEN not in str(info.value)
