@@ -11,34 +11,29 @@ from collections.abc import AsyncIterator
 import aiohttp
 from dependency_injector import containers, providers
 
-from hanabi.config import Settings
-from hanabi.infra.clock import SystemClock
-from hanabi.infra.db import Database, open_database
-from hanabi.infra.cluster import Cluster, LocalCluster, RedisCluster
-from hanabi.infra.events import EventBus, LocalEventBus, RedisEventBus
-from hanabi.infra.metrics import Metrics
-from hanabi.repositories.leaderboard import PostgresLeaderboardIndex  # economy (issue 3)
-from hanabi.repositories.ledger import LedgerRepository  # economy (issue 3)
-from hanabi.repositories.shop import ShopRepository  # economy (issue 3)
-from hanabi.repositories.wallets import WalletRepository  # economy (issue 3)
-from hanabi.services.economy import EconomyConfig, EconomyService  # economy (issue 3)
-from hanabi.repositories.guild_settings import GuildSettingsRepository
-from hanabi.repositories.polls import PollsRepository
-from hanabi.repositories.schedules import ScheduleRepository
-from hanabi.services.guild_settings import GuildSettingsService
-from hanabi.repositories.moderation import ModerationRepository  # moderation (issue 8)
-from hanabi.services.automod import AutomodEngine  # moderation (issue 8)
-from hanabi.services.moderation import ModerationService  # moderation (issue 8)
-from hanabi.ui.cooldowns import CommandCooldowns, Cooldown  # moderation (issue 8)
-from hanabi.services.polls import PollService
-from hanabi.services.scheduler import SchedulerService
-from hanabi.infra.lavalink import LavalinkBackend  # music (issue 6)
-from hanabi.repositories.music import MusicRepository  # music (issue 6)
-from hanabi.services.music import MusicOptions, MusicService  # music (issue 6)
 from hanabi.clients import compose as integrations  # integrations (issue 7)
 from hanabi.clients.http import Upstream  # integrations (issue 7)
 from hanabi.clients.weather import OpenMeteoClient  # integrations (issue 7)
 from hanabi.clients.wiki import WikipediaClient  # integrations (issue 7)
+from hanabi.config import Settings
+from hanabi.infra.clock import SystemClock
+from hanabi.infra.cluster import Cluster, LocalCluster, RedisCluster
+from hanabi.infra.db import Database, open_database
+from hanabi.infra.events import EventBus, LocalEventBus, RedisEventBus
+from hanabi.infra.lavalink import LavalinkBackend  # music (issue 6)
+from hanabi.infra.metrics import Metrics
+from hanabi.repositories.guild_settings import GuildSettingsRepository
+from hanabi.repositories.leaderboard import PostgresLeaderboardIndex  # economy (issue 3)
+from hanabi.repositories.ledger import LedgerRepository  # economy (issue 3)
+from hanabi.repositories.moderation import ModerationRepository  # moderation (issue 8)
+from hanabi.repositories.music import MusicRepository  # music (issue 6)
+from hanabi.repositories.polls import PollsRepository
+from hanabi.repositories.schedules import ScheduleRepository
+from hanabi.repositories.shop import ShopRepository  # economy (issue 3)
+from hanabi.repositories.wallets import WalletRepository  # economy (issue 3)
+from hanabi.services.automod import AutomodEngine  # moderation (issue 8)
+from hanabi.services.economy import EconomyConfig, EconomyService  # economy (issue 3)
+from hanabi.services.guild_settings import GuildSettingsService
 from hanabi.services.integrations import (  # integrations (issue 7)
     CachedLookups,
     Cooldowns,
@@ -46,6 +41,11 @@ from hanabi.services.integrations import (  # integrations (issue 7)
     WeatherService,
     WikiService,
 )
+from hanabi.services.moderation import ModerationService  # moderation (issue 8)
+from hanabi.services.music import MusicOptions, MusicService  # music (issue 6)
+from hanabi.services.polls import PollService
+from hanabi.services.scheduler import SchedulerService
+from hanabi.ui.cooldowns import CommandCooldowns, Cooldown  # moderation (issue 8)
 
 
 async def _database(settings: Settings) -> AsyncIterator[Database]:
@@ -60,7 +60,7 @@ async def _event_bus(settings: Settings) -> AsyncIterator[EventBus]:
     if settings.redis_url is None:
         yield LocalEventBus()
         return
-    bus = RedisEventBus(settings.redis_url.get_secret_value())
+    bus = RedisEventBus(settings.redis_url.get_secret_value(), channel_prefix=f"{settings.redis_namespace}:bus:")
     await bus.start()
     try:
         yield bus
@@ -72,7 +72,7 @@ async def _cluster(settings: Settings) -> AsyncIterator[Cluster]:
     if settings.redis_url is None:
         yield LocalCluster()
         return
-    cluster = RedisCluster(settings.redis_url.get_secret_value())
+    cluster = RedisCluster(settings.redis_url.get_secret_value(), prefix=f"{settings.redis_namespace}:cluster:")
     await cluster.start()
     try:
         yield cluster

@@ -75,7 +75,13 @@ def main() -> None:
     except SettingsError as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(EXIT_CONFIG)
-    configure_logging(settings.log_level, settings.log_file, _secrets(settings))
+    configure_logging(
+        settings.log_level,
+        settings.log_file,
+        _secrets(settings),
+        log_format=settings.log_format,
+        levels=settings.log_levels,
+    )
     sys.exit(asyncio.run(run(settings)))
 
 

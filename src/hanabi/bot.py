@@ -28,10 +28,14 @@ from hanabi.errors import CooldownActive, DomainError
 from hanabi.hybrid import HybridBridge
 from hanabi.infra.cluster import HEARTBEAT_SECONDS, Cluster, ProcessStatus, ShardStatus
 from hanabi.infra.metrics import Metrics, MetricsServer
+from hanabi.infra.observability import Observability
 from hanabi.services.guild_settings import GuildSettingsService
+from hanabi.ui.permissions import permission_names
 from hanabi.wiring import register_dependencies, resolve
 
 log = logging.getLogger(__name__)
+# One INFO line per command invocation (guild, user, command, outcome, duration; never content or tokens).
+command_log = logging.getLogger("hanabi.commands")
 
 # Only what the features use. MESSAGE_CONTENT is privileged and optional (prefix commands, automod).
 BASE_INTENTS = (
@@ -98,15 +102,10 @@ def friendly_error(cause: BaseException) -> str | None:
     if isinstance(cause, checks.NotOwner):
         return "Only the bot's owners can use this command."
     if isinstance(cause, checks.MissingRequiredPermission):
-        return f"You need the {_permission_names(cause.missing)} permission to use this command."
+        return f"You need the {permission_names(cause.missing)} permission to use this command."
     if isinstance(cause, checks.BotMissingRequiredPermissions):
-        return f"I need the {_permission_names(cause.missing)} permission here to do that."
+        return f"I need the {permission_names(cause.missing)} permission here to do that."
     return None
-
-
-def _permission_names(permissions: hikari.Permissions) -> str:
-    names = [(p.name or "").replace("_", " ").title() for p in hikari.Permissions if p in permissions and p.name]
-    return " and ".join(f"**{name}**" for name in names) or "required"
 
 
 class FleetGatewayBot(hikari.GatewayBot):
@@ -137,6 +136,7 @@ class Hanabi:
         self.settings = settings
         self.container = container
         self.metrics: Metrics = container.metrics()
+        self.ops = Observability(self.metrics)  # REST/gateway/pool/loop-lag metrics (hanabi.infra.observability)
         self._inflight: dict[int, float] = {}  # interaction id -> perf_counter at dispatch
         self.bot = FleetGatewayBot(
             settings.discord_token.get_secret_value(),
@@ -186,6 +186,8 @@ class Hanabi:
             bus_kind=(await resolve(self.container.event_bus)).kind,
             music=(await resolve(self.container.music_backend)).description,
         )
+        self.ops.database = database
+        self.ops.attach(self.bot)
         if self.settings.metrics_enabled:
             self.metrics_server = MetricsServer(
                 self.metrics,
@@ -243,6 +245,7 @@ class Hanabi:
         await self.client.stop()
         if self.metrics_server is not None:
             await self.metrics_server.stop()
+        await self.ops.close()
         result = self.container.shutdown_resources()
         if result is not None:
             await result
@@ -266,6 +269,7 @@ class Hanabi:
             if math.isfinite(latency):  # NaN until the first heartbeat ACK
                 self.metrics.gateway_latency.labels(shard=str(shard_id)).set(latency)
         self.metrics.guilds.set(len(self.bot.cache.get_guilds_view()))
+        self.ops.refresh(self.bot, client_started=self._client_started.is_set())
 
     # events ----------------------------------------------------------------------------------------------------
 
@@ -353,8 +357,25 @@ class Hanabi:
         name = ctx.command_data.qualified_name
         started = self._inflight.pop(ctx.interaction.id, None)
         self.metrics.commands.labels(command=name, outcome=outcome).inc()
-        if started is not None:
-            self.metrics.command_duration.labels(command=name).observe(time.perf_counter() - started)
+        duration = time.perf_counter() - started if started is not None else None
+        if duration is not None:
+            self.metrics.command_duration.labels(command=name).observe(duration)
+        duration_ms = round(duration * 1000, 1) if duration is not None else None
+        command_log.info(
+            "command /%s %s in %s ms (guild %s, user %s)",
+            name,
+            outcome,
+            duration_ms,
+            ctx.guild_id,
+            ctx.user.id,
+            extra={
+                "command": name,
+                "outcome": outcome,
+                "duration_ms": duration_ms,
+                "guild_id": ctx.guild_id,
+                "user_id": ctx.user.id,
+            },
+        )
 
     async def _on_command_error(self, exc: lightbulb.exceptions.ExecutionPipelineFailedException) -> bool:
         ctx = exc.context

@@ -65,7 +65,9 @@ class LavalinkNodeSpec:
     secure: bool = False
 
 
-_NODE_SHAPE = re.compile(r"^(?:(?P<scheme>https|wss|http|ws)://)?(?:(?P<user>[^@]+)@)?(?P<host>[^@:/]+):(?P<port>\d{1,5})/?$")
+_NODE_SHAPE = re.compile(
+    r"^(?:(?P<scheme>https|wss|http|ws)://)?(?:(?P<user>[^@]+)@)?(?P<host>[^@:/]+):(?P<port>\d{1,5})/?$"
+)
 
 
 def parse_lavalink_node(entry: str) -> LavalinkNodeSpec:
@@ -111,6 +113,7 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(None, description="PostgreSQL URL; unset starts an embedded PostgreSQL")
     data_dir: Path = Field(Path("data"), description="Where the embedded PostgreSQL and other state live")
     redis_url: SecretStr | None = Field(None, description="Redis URL for the shared bus and cache")
+    redis_namespace: str = Field("hanabi", pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="Prefix of every Redis key")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_file: Path | None = None
     metrics_host: str = "127.0.0.1"
@@ -295,6 +298,26 @@ class Settings(BaseSettings):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError("an IANA time zone name such as UTC or Europe/Berlin") from None
         return value
+
+    # --- operations ---
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text: human-readable (coloured on a terminal); json: one JSON object per line"
+    )
+    log_levels: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="Per-logger levels, e.g. hikari=WARNING,hanabi.services=DEBUG"
+    )
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("log_levels", mode="before")
+    @classmethod
+    def _logger_levels(cls, value: object) -> object:
+        from hanabi.infra.logging import parse_logger_levels
+
+        return parse_logger_levels(value) if isinstance(value, str) else value
 
 
 class SettingsError(Exception):

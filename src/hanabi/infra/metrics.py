@@ -6,7 +6,15 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +38,88 @@ class Metrics:
             "hanabi_gateway_latency_seconds", "Heartbeat round trip per shard", ["shard"], registry=self.registry
         )
         self.guilds = Gauge("hanabi_guilds", "Guilds this process serves", registry=self.registry)
+        # --- integrations (issue 7): upstream APIs (weather, translation, Wikipedia) ---
+        self.upstream_requests = Counter(
+            "hanabi_upstream_requests",
+            "HTTP attempts to upstream APIs (outcome: ok, retry, timeout, http_<status>, skipped, ...)",
+            ["upstream", "outcome"],
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "hanabi_upstream_errors", "Upstream failures by reason", ["upstream", "reason"], registry=self.registry
+        )
+        self.upstream_latency = Histogram(
+            "hanabi_upstream_duration_seconds",
+            "Time of one HTTP attempt to an upstream API",
+            ["upstream"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.upstream_cache = Counter(
+            "hanabi_upstream_cache",
+            "Upstream cache look-ups by kind (hit/miss)",
+            ["kind", "result"],
+            registry=self.registry,
+        )
+        # --- operations (issue 11): Discord REST and gateway, interactions, database pool, process ---
+        self.ready = Gauge(
+            "hanabi_ready", "1 when the client has started and every shard is connected", registry=self.registry
+        )
+        self.gateway_connected = Gauge(
+            "hanabi_gateway_connected", "1 while the shard's websocket is connected", ["shard"], registry=self.registry
+        )
+        self.gateway_disconnects = Counter(
+            "hanabi_gateway_disconnects", "Gateway websocket disconnects per shard", ["shard"], registry=self.registry
+        )
+        self.gateway_events = Counter(
+            "hanabi_gateway_events", "Gateway dispatch events received, by type", ["event"], registry=self.registry
+        )
+        self.interaction_response = Histogram(
+            "hanabi_interaction_response_seconds",
+            "Time from an interaction's creation (its snowflake) to our initial response",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 5),
+            registry=self.registry,
+        )
+        self.interactions_late = Counter(
+            "hanabi_interactions_late",
+            "Interactions whose initial response was sent more than 2.5 s after they were created",
+            registry=self.registry,
+        )
+        self.rest_requests = Counter(
+            "hanabi_rest_requests",
+            "Discord REST responses by method and status",
+            ["method", "status"],
+            registry=self.registry,
+        )
+        self.rest_invalid_requests = Counter(
+            "hanabi_rest_invalid_requests",
+            "Discord REST responses that count toward the invalid-request limit (401, 403, 429)",
+            registry=self.registry,
+        )
+        self.rest_duration = Histogram(
+            "hanabi_rest_request_duration_seconds",
+            "Time of one Discord REST request",
+            ["method"],
+            buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.rest_ratelimit_waits = Counter(
+            "hanabi_rest_ratelimit_waits",
+            "Times hikari waited for a Discord rate limit (kind: response = a 429, bucket, global)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.db_pool_size = Gauge("hanabi_db_pool_size", "Open connections in the asyncpg pool", registry=self.registry)
+        self.db_pool_idle = Gauge("hanabi_db_pool_idle", "Idle connections in the asyncpg pool", registry=self.registry)
+        self.db_pool_max = Gauge("hanabi_db_pool_max", "Largest size of the asyncpg pool", registry=self.registry)
+        self.loop_lag = Gauge(
+            "hanabi_event_loop_lag_seconds", "How late the event loop ran a timer (last check)", registry=self.registry
+        )
+        self.loop_lag_max = Gauge(
+            "hanabi_event_loop_lag_max_seconds", "Largest event-loop lag since the last scrape", registry=self.registry
+        )
+        # process_resident_memory_bytes, process_cpu_seconds_total, process_open_fds, ... (Linux /proc)
+        ProcessCollector(registry=self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -88,7 +88,7 @@ class CommandCooldowns:
         # Keys are ordered by last use; drop those idle for longer than the longest sensible window.
         horizon = max(self.default.per, 3600.0)
         while self._uses:
-            key, uses = next(iter(self._uses.items()))
+            uses = next(iter(self._uses.values()))
             if uses and uses[-1] > now - horizon:
                 break
             self._uses.popitem(last=False)
@@ -100,6 +100,4 @@ class CommandCooldowns:
             if remaining > 0:
                 raise lb_cooldowns.OnCooldown(remaining)
 
-        return lightbulb.hook(lightbulb.ExecutionSteps.COOLDOWNS, skip_when_failed=True, name="hanabi_cooldowns")(
-            check
-        )
+        return lightbulb.hook(lightbulb.ExecutionSteps.COOLDOWNS, skip_when_failed=True, name="hanabi_cooldowns")(check)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Final, TypedDict
 
 import hikari
 
@@ -13,7 +14,15 @@ from hanabi.errors import DomainError
 
 log = logging.getLogger(__name__)
 
-NO_MENTIONS: dict[str, bool] = {"mentions_everyone": False, "user_mentions": False, "role_mentions": False}
+
+class MentionSettings(TypedDict):
+    mentions_everyone: bool
+    user_mentions: bool
+    role_mentions: bool
+
+
+# Splat into respond/edit calls that carry text a user typed: `ctx.respond(..., **NO_MENTIONS)`.
+NO_MENTIONS: Final[MentionSettings] = {"mentions_everyone": False, "user_mentions": False, "role_mentions": False}
 
 
 def component_with_prefix(event: hikari.InteractionCreateEvent, prefix: str) -> hikari.ComponentInteraction | None:

@@ -78,7 +78,7 @@ def missing_permissions(have: hikari.Permissions, required: hikari.Permissions) 
 
 def permission_names(permissions: hikari.Permissions) -> str:
     """`**Manage Messages** and **Kick Members**`, the way Discord's UI names permissions."""
-    names = [(p.name or "").replace("_", " ").title() for p in hikari.Permissions if p in permissions and p.name]
+    names = [(p.name or "").replace("_", " ").title() for p in hikari.Permissions if p and p in permissions and p.name]
     return " and ".join(f"**{name}**" for name in names) or "required"
 
 

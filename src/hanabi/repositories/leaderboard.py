@@ -1,0 +1,141 @@
+"""Global leaderboard ranks: a `LeaderboardIndex` protocol and its PostgreSQL implementation.
+
+A rank is "1 + how many wallets hold strictly more points" (ties share a rank). Counting that over an index
+range is O(wallets above you): too slow near the bottom of a million wallets. So the PostgreSQL index keeps
+bucketed counts (`leaderboard_buckets`): level L counts wallets by `balance >> 8L`, for L = 0..7. The number of
+wallets above B is then a sum over, per level, the buckets that share B's parent bucket and lie above B's
+bucket: at most 255 rows per level, whatever the number of wallets.
+
+Writers call `stage()` inside the transaction that changes balances (the PostgreSQL index writes its bucket
+deltas there, in a sorted order so concurrent writers never deadlock on buckets) and `published()` after the
+commit (where an index outside the database, such as a Redis sorted set, would apply the change). Only
+positive balances are indexed, so creating an empty wallet touches nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import asyncpg
+
+from hanabi.infra.db import Database
+
+LEVELS = 8
+RADIX_BITS = 8
+_RADIX_MASK = (1 << RADIX_BITS) - 1
+
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceChange:
+    user_id: int
+    old: int
+    new: int
+
+
+class LeaderboardIndex(Protocol):
+    """Answers "how many wallets are richer than B" fast; kept up to date by whoever changes balances."""
+
+    kind: str
+
+    async def stage(self, conn: Connection, changes: Sequence[BalanceChange]) -> None:
+        """Record balance changes inside the writer's transaction (may be a no-op)."""
+        ...
+
+    async def published(self, changes: Sequence[BalanceChange]) -> None:
+        """Record balance changes after the writer's transaction committed (may be a no-op)."""
+        ...
+
+    async def count_above(self, balance: int) -> int:
+        """How many wallets hold strictly more than `balance` points."""
+        ...
+
+    async def rebuild(self) -> None:
+        """Recompute the index from the wallets table (after bulk loads, or when switching implementations)."""
+        ...
+
+
+def bucket_deltas(changes: Iterable[BalanceChange]) -> list[tuple[int, int, int]]:
+    """(level, bucket, delta) for a set of balance changes, without zero deltas, sorted by (level, bucket)."""
+    deltas: defaultdict[tuple[int, int], int] = defaultdict(int)
+    for change in changes:
+        if change.old == change.new:
+            continue
+        for level in range(LEVELS):
+            shift = level * RADIX_BITS
+            if change.old > 0:
+                deltas[(level, change.old >> shift)] -= 1
+            if change.new > 0:
+                deltas[(level, change.new >> shift)] += 1
+    return [(level, bucket, delta) for (level, bucket), delta in sorted(deltas.items()) if delta]
+
+
+def sibling_ranges(balance: int) -> list[tuple[int, int, int]]:
+    """(level, low exclusive, high inclusive): the buckets whose wallets all hold more than `balance`."""
+    ranges = []
+    for level in range(LEVELS):
+        mine = balance >> (level * RADIX_BITS)
+        last_sibling = mine | _RADIX_MASK
+        if mine < last_sibling:
+            ranges.append((level, mine, last_sibling))
+    return ranges
+
+
+_STAGE = """
+INSERT INTO leaderboard_buckets AS b (level, bucket, wallets)
+SELECT level, bucket, delta FROM unnest($1::smallint[], $2::bigint[], $3::bigint[]) AS d(level, bucket, delta)
+ORDER BY level, bucket
+ON CONFLICT (level, bucket) DO UPDATE SET wallets = b.wallets + EXCLUDED.wallets
+"""
+
+_COUNT_ABOVE = """
+SELECT COALESCE(SUM(b.wallets), 0)::bigint
+FROM unnest($1::smallint[], $2::bigint[], $3::bigint[]) AS r(level, low, high)
+CROSS JOIN LATERAL (
+    SELECT wallets FROM leaderboard_buckets
+    WHERE level = r.level AND bucket > r.low AND bucket <= r.high
+) AS b
+"""
+
+
+class PostgresLeaderboardIndex:
+    """Bucketed counts in `leaderboard_buckets`, written in the balance-changing transaction."""
+
+    kind = "postgres"
+
+    def __init__(self, database: Database) -> None:
+        self._pool = database.pool
+
+    async def stage(self, conn: Connection, changes: Sequence[BalanceChange]) -> None:
+        rows = bucket_deltas(changes)
+        if not rows:
+            return
+        levels, buckets, deltas = zip(*rows, strict=True)
+        await conn.execute(_STAGE, list(levels), list(buckets), list(deltas))
+
+    async def published(self, changes: Sequence[BalanceChange]) -> None:
+        return None
+
+    async def count_above(self, balance: int) -> int:
+        ranges = sibling_ranges(max(0, balance))
+        levels, lows, highs = zip(*ranges, strict=True)
+        value = await self._pool.fetchval(_COUNT_ABOVE, list(levels), list(lows), list(highs))
+        return int(value or 0)
+
+    async def rebuild(self) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("LOCK TABLE wallets IN SHARE MODE")
+            await conn.execute("DELETE FROM leaderboard_buckets")
+            await conn.execute(
+                """
+                INSERT INTO leaderboard_buckets (level, bucket, wallets)
+                SELECT l.level, w.balance >> (8 * l.level), count(*)
+                FROM wallets w CROSS JOIN generate_series(0, 7) AS l(level)
+                WHERE w.balance > 0
+                GROUP BY 1, 2
+                """
+            )

@@ -1,0 +1,233 @@
+"""Wallets: balances, daily claims and leaderboard reads. Every balance change goes through `post()`.
+
+Writers lock the wallets they touch in user-id order (`lock_wallets`), let the service's guard decide under
+the lock, then write balances, ledger rows and the leaderboard index in the same transaction. A guard raises
+to refuse, which rolls everything back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import asyncpg
+
+from hanabi.infra.db import Database
+from hanabi.repositories.leaderboard import BalanceChange, Connection, LeaderboardIndex
+from hanabi.repositories.ledger import NewEntry, insert_entries
+
+MAX_BALANCE = 2**63 - 1  # PostgreSQL bigint
+_COLUMNS = "user_id, balance, streak, last_daily"
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    user_id: int
+    balance: int = 0
+    streak: int = 0
+    last_daily: date | None = None
+
+    @classmethod
+    def from_record(cls, record: asyncpg.Record) -> Wallet:
+        return cls(**dict(record))
+
+
+@dataclass(frozen=True, slots=True)
+class DailyDecision:
+    """What the service decided for a claim: the calendar day, the streak after it and the amount paid."""
+
+    day: date
+    streak: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class DailyClaim:
+    day: date
+    streak: int
+    amount: int
+    balance: int
+    replayed: bool  # True when this interaction had already claimed (a retried interaction)
+
+
+async def lock_wallets(conn: Connection, user_ids: Iterable[int]) -> dict[int, Wallet]:
+    """Create missing wallets and lock all of them, in user-id order (so two writers never deadlock)."""
+    ids = sorted(set(user_ids))
+    records = await conn.fetch(
+        f"""
+        INSERT INTO wallets AS w (user_id) SELECT id FROM unnest($1::bigint[]) AS t(id) ORDER BY id
+        ON CONFLICT (user_id) DO UPDATE SET user_id = w.user_id
+        RETURNING {_COLUMNS}
+        """,
+        ids,
+    )
+    return {int(r["user_id"]): Wallet.from_record(r) for r in records}
+
+
+async def post(
+    conn: Connection,
+    index: LeaderboardIndex,
+    locked: dict[int, Wallet],
+    entries: Sequence[NewEntry],
+    at: datetime,
+) -> tuple[dict[int, Wallet], list[BalanceChange]]:
+    """Apply ledger entries to locked wallets: balances, ledger rows and the rank index. Returns new wallets."""
+    balances = {user_id: wallet.balance for user_id, wallet in locked.items()}
+    after: list[int] = []
+    for entry in entries:
+        balances[entry.user_id] += entry.delta
+        after.append(balances[entry.user_id])
+    changed = sorted(uid for uid in balances if balances[uid] != locked[uid].balance)
+    await conn.execute(
+        """
+        UPDATE wallets w SET balance = v.balance, updated_at = $3
+        FROM unnest($1::bigint[], $2::bigint[]) AS v(user_id, balance) WHERE w.user_id = v.user_id
+        """,
+        changed,
+        [balances[uid] for uid in changed],
+        at,
+    )
+    await insert_entries(conn, entries, after, at)
+    changes = [BalanceChange(uid, locked[uid].balance, balances[uid]) for uid in changed]
+    await index.stage(conn, changes)
+    wallets = {uid: Wallet(uid, balances[uid], wallet.streak, wallet.last_daily) for uid, wallet in locked.items()}
+    return wallets, changes
+
+
+async def touch_members(conn: Connection, guild_id: int | None, user_ids: Iterable[int], at: datetime) -> None:
+    """Remember that these users used the economy in this server (the server leaderboard ranks them)."""
+    if guild_id is None:
+        return
+    await conn.execute(
+        """
+        INSERT INTO economy_members (guild_id, user_id, first_seen)
+        SELECT $1, id, $3 FROM unnest($2::bigint[]) AS t(id) ORDER BY id
+        ON CONFLICT DO NOTHING
+        """,
+        guild_id,
+        sorted(set(user_ids)),
+        at,
+    )
+
+
+class WalletRepository:
+    def __init__(self, database: Database, index: LeaderboardIndex) -> None:
+        self._pool = database.pool
+        self._index = index
+
+    @property
+    def index(self) -> LeaderboardIndex:
+        return self._index
+
+    async def get(self, user_id: int) -> Wallet | None:
+        record = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM wallets WHERE user_id = $1", user_id)
+        return Wallet.from_record(record) if record else None
+
+    async def apply(
+        self,
+        entries: Sequence[NewEntry],
+        *,
+        at: datetime,
+        guild_id: int | None,
+        members: Iterable[int] = (),
+        guard: Callable[[dict[int, Wallet]], None],
+    ) -> dict[int, Wallet]:
+        """One atomic balance change (a transfer, a grant): lock, let `guard` refuse, then write."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            locked = await lock_wallets(conn, (e.user_id for e in entries))
+            guard(locked)
+            await touch_members(conn, guild_id, members, at)
+            # Last, so the shared rank buckets stay locked for the shortest time before the commit.
+            wallets, changes = await post(conn, self._index, locked, entries, at)
+        await self._index.published(changes)
+        return wallets
+
+    async def claim_daily(
+        self,
+        user_id: int,
+        *,
+        reference: str,
+        guild_id: int | None,
+        at: datetime,
+        decide: Callable[[Wallet], DailyDecision],
+    ) -> DailyClaim:
+        async with self._pool.acquire() as conn, conn.transaction():
+            locked = await lock_wallets(conn, [user_id])
+            wallet = locked[user_id]
+            earlier = await conn.fetchrow(
+                "SELECT day, streak, amount FROM daily_claims WHERE reference = $1 AND user_id = $2",
+                reference,
+                user_id,
+            )
+            if earlier is not None:
+                return DailyClaim(earlier["day"], earlier["streak"], earlier["amount"], wallet.balance, replayed=True)
+            decision = decide(wallet)
+            await conn.execute(
+                """
+                INSERT INTO daily_claims (user_id, day, reference, amount, streak, claimed_at)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                """,
+                user_id,
+                decision.day,
+                reference,
+                decision.amount,
+                decision.streak,
+                at,
+            )
+            await conn.execute(
+                "UPDATE wallets SET streak = $2, last_daily = $3 WHERE user_id = $1",
+                user_id,
+                decision.streak,
+                decision.day,
+            )
+            entry = NewEntry(user_id, decision.amount, "daily", reference, guild_id=guild_id)
+            wallets, changes = await post(conn, self._index, locked, [entry], at)
+            await touch_members(conn, guild_id, [user_id], at)
+        await self._index.published(changes)
+        return DailyClaim(decision.day, decision.streak, decision.amount, wallets[user_id].balance, replayed=False)
+
+    # leaderboards ------------------------------------------------------------------------------------------------
+
+    async def top(self, limit: int, offset: int = 0) -> list[Wallet]:
+        records = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM wallets WHERE balance > 0 ORDER BY balance DESC, user_id LIMIT $1 OFFSET $2",
+            limit,
+            offset,
+        )
+        return [Wallet.from_record(r) for r in records]
+
+    async def guild_top(self, guild_id: int, limit: int, offset: int = 0) -> list[Wallet]:
+        records = await self._pool.fetch(
+            """
+            SELECT w.user_id, w.balance, w.streak, w.last_daily
+            FROM economy_members m JOIN wallets w ON w.user_id = m.user_id
+            WHERE m.guild_id = $1 AND w.balance > 0
+            ORDER BY w.balance DESC, w.user_id LIMIT $2 OFFSET $3
+            """,
+            guild_id,
+            limit,
+            offset,
+        )
+        return [Wallet.from_record(r) for r in records]
+
+    async def guild_count_above(self, guild_id: int, balance: int) -> int:
+        value = await self._pool.fetchval(
+            """
+            SELECT count(*) FROM economy_members m JOIN wallets w ON w.user_id = m.user_id
+            WHERE m.guild_id = $1 AND w.balance > $2
+            """,
+            guild_id,
+            balance,
+        )
+        return int(value or 0)
+
+    async def is_member(self, guild_id: int, user_id: int) -> bool:
+        value = await self._pool.fetchval(
+            "SELECT 1 FROM economy_members WHERE guild_id = $1 AND user_id = $2", guild_id, user_id
+        )
+        return value is not None
+
+    async def balances(self) -> dict[int, int]:
+        records = await self._pool.fetch("SELECT user_id, balance FROM wallets")
+        return {int(r["user_id"]): int(r["balance"]) for r in records}
