@@ -11,6 +11,7 @@ import lightbulb
 import miru
 
 from hanabi.errors import InvalidInput, PermissionDenied
+from hanabi.hybrid import private_replies
 from hanabi.repositories.ledger import LedgerEntry
 from hanabi.repositories.shop import ShopItem
 from hanabi.services.economy import (
@@ -167,6 +168,7 @@ def _history_line(entry: LedgerEntry, config: EconomyConfig) -> str:
 
 
 @loader.command
+@private_replies  # a ledger is nobody else's business: from a text prefix it arrives by DM
 class History(lightbulb.SlashCommand, name="history", description="Your last 20 point movements"):
     @lightbulb.invoke
     async def invoke(self, ctx: lightbulb.Context, economy: EconomyService, miru_client: miru.Client) -> None:
@@ -183,7 +185,7 @@ class History(lightbulb.SlashCommand, name="history", description="Your last 20 
             )
             for chunk in _chunks(entries, HISTORY_PER_PAGE)
         ]
-        await _respond_paged(ctx, miru_client, pages)
+        await _respond_paged(ctx, miru_client, pages, ephemeral=True)
 
 
 # /shop /inventory --------------------------------------------------------------------------------------------------

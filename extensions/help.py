@@ -16,6 +16,9 @@ from lightbulb.commands import groups
 
 from hanabi.config import Settings
 from hanabi.errors import NotFound
+from hanabi.hybrid import slash_only_reason
+from hanabi.hybrid import usage_line as hybrid_usage_line
+from hanabi.services.guild_settings import GuildSettingsService
 from hanabi.ui import BRAND_COLOUR
 from hanabi.ui.interactions import NO_MENTIONS, Responder, component_with_prefix, handle_component
 from hanabi.ui.locale import Translations
@@ -46,6 +49,8 @@ TEXTS = Translations(
             "required": "required",
             "optional": "optional",
             "unusable": f"{LOCK} You can't use this command here.",
+            "prefix_form": "As a text command",
+            "slash_only": "Slash command only: {reason}.",
             "unknown": "There is no command called `{name}`. Use `/help` to see them all.",
             "subcommands": "Subcommands",
             "section": "Section",
@@ -77,6 +82,8 @@ TEXTS = Translations(
             "required": "erforderlich",
             "optional": "optional",
             "unusable": f"{LOCK} Du kannst diesen Befehl hier nicht nutzen.",
+            "prefix_form": "Als Textbefehl",
+            "slash_only": "Nur als Slash-Befehl: {reason}.",
             "unknown": "Es gibt keinen Befehl `{name}`. Nutze `/help`, um alle zu sehen.",
             "subcommands": "Unterbefehle",
             "section": "Bereich",
@@ -110,6 +117,8 @@ TEXTS = Translations(
             "required": "obligatoire",
             "optional": "facultative",
             "unusable": f"{LOCK} Tu ne peux pas utiliser cette commande ici.",
+            "prefix_form": "En commande texte",
+            "slash_only": "Uniquement en commande slash : {reason}.",
             "unknown": "Il n'y a pas de commande `{name}`. Utilise `/help` pour les voir toutes.",
             "subcommands": "Sous-commandes",
             "section": "Section",
@@ -162,6 +171,8 @@ class CommandDoc:
     section: str  # the extension module's last name, e.g. "polls"
     permissions: hikari.Permissions
     owner_only: bool
+    prefix_usage: str | None  # "pay <user> <amount> [note]" without the prefix; None when slash-only
+    slash_only: str | None  # why the command has no text form
 
     @property
     def display(self) -> str:
@@ -209,6 +220,8 @@ def _doc(
         section=section,
         permissions=permissions if permissions is not hikari.UNDEFINED else hikari.Permissions.NONE,
         owner_only=any(getattr(hook, "name", "") == "owner_only" for hook in data.hooks),
+        prefix_usage=None if slash_only_reason(command) else hybrid_usage_line(command, ""),
+        slash_only=slash_only_reason(command),
     )
 
 
@@ -247,6 +260,7 @@ class Caller:
     permissions: hikari.Permissions | None  # None outside a server
     locale: str
     owner_ids: frozenset[int]
+    prefix: str = "!"
 
     def may_use(self, doc: CommandDoc) -> bool:
         if doc.owner_only and self.user_id not in self.owner_ids:
@@ -373,6 +387,10 @@ def command_embed(doc: CommandDoc, caller: Caller) -> hikari.Embed:
         else:
             embed.add_field(caller.t("options"), caller.t("no_options"), inline=False)
         embed.add_field(caller.t("example"), f"`{example_line(doc)}`", inline=False)
+    if doc.prefix_usage is not None:
+        embed.add_field(caller.t("prefix_form"), f"`{caller.prefix}{doc.prefix_usage}`", inline=False)
+    elif doc.slash_only:
+        embed.add_field(caller.t("prefix_form"), caller.t("slash_only", reason=doc.slash_only), inline=False)
     if doc.permissions:
         embed.add_field(caller.t("permissions"), _permission_names(doc.permissions), inline=False)
     if doc.owner_only:
@@ -419,13 +437,17 @@ def find_command(docs: Sequence[CommandDoc], name: str) -> CommandDoc | list[Com
 
 
 def caller_of(
-    interaction: hikari.PartialInteraction, member: hikari.InteractionMember | None, settings: Settings
+    interaction: hikari.PartialInteraction,
+    member: hikari.InteractionMember | None,
+    settings: Settings,
+    prefix: str | None = None,
 ) -> Caller:
     return Caller(
         user_id=int(interaction.user.id),
         permissions=member.permissions if member is not None else None,
         locale=str(interaction.locale),
         owner_ids=frozenset(settings.owner_ids),
+        prefix=prefix or settings.command_prefix,
     )
 
 
@@ -447,9 +469,16 @@ class Help(lightbulb.SlashCommand, name="help", description="What Hanabi can do:
     )
 
     @lightbulb.invoke
-    async def invoke(self, ctx: lightbulb.Context, client: lightbulb.Client, settings: Settings) -> None:
+    async def invoke(
+        self,
+        ctx: lightbulb.Context,
+        client: lightbulb.Client,
+        settings: Settings,
+        guild_settings: GuildSettingsService,
+    ) -> None:
         docs = collect_commands(client)
-        caller = caller_of(ctx.interaction, ctx.member, settings)
+        prefix = (await guild_settings.get(ctx.guild_id)).prefix if ctx.guild_id else None
+        caller = caller_of(ctx.interaction, ctx.member, settings, prefix)
         if self.command:
             try:
                 found = find_command(docs, self.command)

@@ -472,6 +472,7 @@ class PrefixInteraction(hikari.CommandInteraction):
             content,
             reply=self._hanabi_message,
             mentions_reply=False,
+            reply_must_exist=False,  # automod may have deleted the command message already
             **kwargs,
         )
         if ephemeral:
@@ -521,6 +522,7 @@ class HybridBridge:
             text,
             reply=message,
             mentions_reply=False,
+            reply_must_exist=False,  # automod may have deleted the command message already
             user_mentions=False,
             role_mentions=False,
             mentions_everyone=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,40 @@ async def test_every_registered_command_is_hybrid_or_declared_slash_only(hybrid_
             assert all(o.type is not hikari.OptionType.ATTACHMENT for o in data.options.values()), data.name
         else:
             assert reason, f"{data.name} is neither hybrid nor declared slash-only"
+
+
+@pytest.mark.asyncio
+async def test_help_shows_the_prefix_form_and_slash_only_reasons(
+    hybrid_bot: RunningBot, fake: FakeDiscord, guild: FakeGuild
+) -> None:
+    reply = await fake.slash("help", {"command": "echo"}, guild=guild)
+    fields = {f["name"]: f["value"] for f in reply.embeds[0]["fields"]}
+    assert fields["As a text command"] == "`!echo <who> <times> [loud] [text]`"
+
+    reply = await fake.slash("help", {"command": "upload"}, guild=guild)
+    fields = {f["name"]: f["value"] for f in reply.embeds[0]["fields"]}
+    assert fields["As a text command"] == "Slash command only: it needs a file."
+
+    # !help is itself a hybrid command; its private answer tidies itself away like every ephemeral reply.
+    channel = guild.default_channel
+    await fake.say("!help echo", channel=channel)
+    reply_message = await fake.wait_for_message(channel.id, lambda m: bool(m["embeds"]))
+    assert reply_message["embeds"][0]["title"] == "/echo"
+
+
+@pytest.mark.asyncio
+async def test_a_per_server_prefix_replaces_the_default(
+    hybrid_bot: RunningBot, fake: FakeDiscord, guild: FakeGuild
+) -> None:
+    settings = await hybrid_bot.container.guild_settings_service()
+    await settings.update(guild.id, prefix="h!")
+    channel = guild.default_channel
+    await fake.say("!ping", channel=channel)
+    await fake.say("h!ping", channel=channel)
+    reply = await fake.wait_for_message(channel.id, lambda m: bool(m["embeds"]))
+    assert reply["embeds"][0]["title"] == "Pong!"
+    await asyncio.sleep(0.2)
+    assert len(_bot_replies(fake, channel.id)) == 1  # the old prefix no longer answers
+    help_reply = await fake.slash("help", {"command": "echo"}, guild=guild)
+    fields = {f["name"]: f["value"] for f in help_reply.embeds[0]["fields"]}
+    assert fields["As a text command"].startswith("`h!echo")
