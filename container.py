@@ -192,8 +192,14 @@ class Container(containers.DeclarativeContainer):
         redis=integrations_redis,
         clock=clock,
         max_entries=settings.provided.integrations_cache_size,
+        namespace=settings.provided.redis_namespace,
     )
-    translation_quota = providers.Singleton(integrations.make_quota_store, redis=integrations_redis, database=database)
+    translation_quota = providers.Singleton(
+        integrations.make_quota_store,
+        redis=integrations_redis,
+        database=database,
+        namespace=settings.provided.redis_namespace,
+    )
     upstream_policy = providers.Singleton(integrations.http_policy, settings=settings)
     weather_client = providers.Singleton(
         OpenMeteoClient,

@@ -10,6 +10,7 @@ import sys
 
 import asyncpg
 import hikari
+from pydantic import SecretStr
 
 from hanabi.config import Settings, SettingsError, load_settings
 from hanabi.infra.logging import configure_logging
@@ -22,10 +23,12 @@ EXIT_CONFIG = 2
 
 
 def _secrets(settings: Settings) -> list[str]:
-    values = [settings.discord_token.get_secret_value()]
-    for secret in (settings.database_url, settings.redis_url):
-        if secret is not None:
-            values.append(secret.get_secret_value())
+    """Every SecretStr setting (token, URLs with passwords, API keys): redacted from all log records."""
+    values = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            values.append(value.get_secret_value())
     return values
 
 

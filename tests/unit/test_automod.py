@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 
@@ -35,10 +36,10 @@ ALICE = 100
 _ids = itertools.count(1000)
 
 
-def msg(content: str = "hello", *, author: int = ALICE, channel: int = CHANNEL, **extra: object) -> MessageFacts:
+def msg(content: str = "hello", *, author: int = ALICE, channel: int = CHANNEL, **extra: Any) -> MessageFacts:
     return MessageFacts(
         guild_id=GUILD, channel_id=channel, message_id=next(_ids), author_id=author, content=content, **extra
-    )  # type: ignore[arg-type]
+    )
 
 
 @pytest.fixture

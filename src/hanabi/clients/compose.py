@@ -46,12 +46,16 @@ def http_policy(settings: Settings) -> HttpPolicy:
     )
 
 
-def make_cache(redis: redis_asyncio.Redis | None, clock: Clock, max_entries: int) -> Cache:
-    return RedisCache(redis) if redis is not None else MemoryCache(clock, max_entries)
+def make_cache(redis: redis_asyncio.Redis | None, clock: Clock, max_entries: int, namespace: str = "hanabi") -> Cache:
+    if redis is None:
+        return MemoryCache(clock, max_entries)
+    return RedisCache(redis, prefix=f"{namespace}:integrations:cache:")
 
 
-def make_quota_store(redis: redis_asyncio.Redis | None, database: Database) -> QuotaStore:
-    return RedisQuotaStore(redis) if redis is not None else PostgresQuotaStore(database)
+def make_quota_store(redis: redis_asyncio.Redis | None, database: Database, namespace: str = "hanabi") -> QuotaStore:
+    if redis is None:
+        return PostgresQuotaStore(database)
+    return RedisQuotaStore(redis, prefix=f"{namespace}:integrations:quota:")
 
 
 def make_translators(

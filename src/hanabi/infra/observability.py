@@ -92,7 +92,7 @@ def ratelimit_watch(threshold: int | None = None) -> RateLimitLogWatch:
 class LoopLagMonitor:
     """Sleeps `interval` seconds in a loop and records how much later than asked it woke up."""
 
-    def __init__(self, metrics: Metrics, interval: float = 0.5) -> None:
+    def __init__(self, metrics: Metrics, interval: float = 0.25) -> None:
         self._metrics = metrics
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
@@ -127,7 +127,7 @@ class LoopLagMonitor:
 class Observability:
     """Everything one Hanabi instance measures about hikari, its pool and its event loop."""
 
-    def __init__(self, metrics: Metrics, *, loop_lag_interval: float = 0.5) -> None:
+    def __init__(self, metrics: Metrics, *, loop_lag_interval: float = 0.25) -> None:
         self.metrics = metrics
         self.database: Database | None = None
         self.loop_lag = LoopLagMonitor(metrics, loop_lag_interval)
