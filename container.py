@@ -129,6 +129,7 @@ class Container(containers.DeclarativeContainer):
         repository=guild_settings_repository,
         bus=event_bus,
         default_prefix=settings.provided.command_prefix,
+        clock=clock,
     )
 
     # --- economy (issue 3) ---

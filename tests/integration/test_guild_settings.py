@@ -57,3 +57,19 @@ async def test_invalid_values_are_refused_with_a_message(database: Database, fie
     with pytest.raises(InvalidInput) as info:
         await service.update(1, **{field: value})
     assert info.value.user_message
+
+
+@pytest.mark.asyncio
+async def test_cached_values_expire_so_a_missed_invalidation_heals(database: Database) -> None:
+    from tests.harness.clock import ManualClock
+
+    clock = ManualClock()
+    repo = GuildSettingsRepository(database)
+    # Two processes whose buses are not connected: the invalidation message is "lost".
+    reader = GuildSettingsService(repo, LocalEventBus(), default_prefix="!", clock=clock, ttl=60)
+    writer = GuildSettingsService(repo, LocalEventBus(), default_prefix="!", clock=clock, ttl=60)
+    assert (await reader.get(5)).prefix == "!"
+    await writer.update(5, prefix="?")
+    assert (await reader.get(5)).prefix == "!"  # stale, within the TTL
+    clock.advance(seconds=61)
+    assert (await reader.get(5)).prefix == "?"

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from hanabi.errors import InvalidInput
+from hanabi.infra.clock import Clock, SystemClock
 from hanabi.infra.events import EventBus
 from hanabi.repositories.guild_settings import GuildSettingsRepository, GuildSettingsRow
 
 INVALIDATE_TOPIC = "guild_settings.invalidate"
+# Invalidation over the bus is at-most-once; the TTL bounds how long a missed message can leave a stale value.
+CACHE_TTL_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,21 +28,31 @@ class GuildSettings:
 
 
 class GuildSettingsService:
-    def __init__(self, repository: GuildSettingsRepository, bus: EventBus, default_prefix: str) -> None:
+    def __init__(
+        self,
+        repository: GuildSettingsRepository,
+        bus: EventBus,
+        default_prefix: str,
+        clock: Clock | None = None,
+        ttl: float = CACHE_TTL_SECONDS,
+    ) -> None:
         self._repository = repository
         self._bus = bus
         self._default_prefix = default_prefix
-        self._cache: dict[int, GuildSettings] = {}
+        self._clock: Clock = clock or SystemClock()
+        self._ttl = ttl
+        self._cache: dict[int, tuple[float, GuildSettings]] = {}
         bus.subscribe(INVALIDATE_TOPIC, self._on_invalidate)
         bus.on_reconnect(self.invalidate_all)
 
     async def get(self, guild_id: int) -> GuildSettings:
+        now = self._clock.monotonic()
         cached = self._cache.get(guild_id)
-        if cached is not None:
-            return cached
+        if cached is not None and cached[0] > now:
+            return cached[1]
         row = await self._repository.get(guild_id) or GuildSettingsRow(guild_id=guild_id)
         settings = self._effective(row)
-        self._cache[guild_id] = settings
+        self._cache[guild_id] = (now + self._ttl, settings)
         return settings
 
     async def update(self, guild_id: int, **changes: Any) -> GuildSettings:
