@@ -23,7 +23,8 @@ from hanabi.infra.events import EventBus, LocalEventBus, RedisEventBus
 from hanabi.infra.lavalink import LavalinkBackend  # music (issue 6)
 from hanabi.infra.metrics import Metrics
 from hanabi.repositories.guild_settings import GuildSettingsRepository
-from hanabi.repositories.leaderboard import PostgresLeaderboardIndex  # economy (issue 3)
+from hanabi.repositories.leaderboard import LeaderboardIndex, PostgresLeaderboardIndex  # economy (issue 3)
+from hanabi.repositories.leaderboard_redis import RedisLeaderboardIndex  # economy (issue 3)
 from hanabi.repositories.ledger import LedgerRepository  # economy (issue 3)
 from hanabi.repositories.moderation import ModerationRepository  # moderation (issue 8)
 from hanabi.repositories.music import MusicRepository  # music (issue 6)
@@ -109,6 +110,22 @@ async def _music(service: MusicService, database: Database) -> AsyncIterator[Mus
         await service.close()
 
 
+async def _leaderboard_index(settings: Settings, database: Database) -> AsyncIterator[LeaderboardIndex]:  # economy
+    """PostgreSQL buckets; with Redis, a sorted set rebuilt from PostgreSQL now (PostgreSQL stays the fallback)."""
+    postgres = PostgresLeaderboardIndex(database)
+    if settings.redis_url is None:
+        yield postgres
+        return
+    index = RedisLeaderboardIndex(
+        settings.redis_url.get_secret_value(), database, namespace=settings.redis_namespace, fallback=postgres
+    )
+    await index.start()
+    try:
+        yield index
+    finally:
+        await index.close()
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
@@ -144,8 +161,8 @@ class Container(containers.DeclarativeContainer):
         transfer_cap=settings.provided.economy_transfer_cap,
         owner_ids=providers.Callable(frozenset, settings.provided.owner_ids),
     )
-    # The rank index behind the leaderboards; a Redis sorted set can replace it behind the same protocol.
-    leaderboard_index = providers.Singleton(PostgresLeaderboardIndex, database=database)
+    # The global rank index: a Redis sorted set when REDIS_URL is set (rebuilt on start), else PostgreSQL buckets.
+    leaderboard_index = providers.Resource(_leaderboard_index, settings=settings, database=database)
     wallet_repository = providers.Singleton(WalletRepository, database=database, index=leaderboard_index)
     ledger_repository = providers.Singleton(LedgerRepository, database=database)
     shop_repository = providers.Singleton(ShopRepository, database=database, index=leaderboard_index)

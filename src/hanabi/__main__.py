@@ -29,6 +29,7 @@ def _secrets(settings: Settings) -> list[str]:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             values.append(value.get_secret_value())
+    values.extend(node.password for node in settings.lavalink_nodes if node.password)
     return values
 
 

@@ -143,6 +143,9 @@ class Hanabi:
             rest_url=settings.discord_rest_url,
             intents=intents_for(settings),
             cache_settings=hikari.impl.CacheSettings(components=CACHE_COMPONENTS),
+            # hikari closes every REST connection after one request by default (a Windows workaround): a new
+            # TCP (and TLS) handshake per call. Keep-alive cut /balance latency several-fold (docs/benchmarks.md).
+            http_settings=hikari.impl.HTTPSettings(force_close_transports=not settings.http_keepalive),
             logs=None,  # logging is configured by Hanabi, with token redaction
             banner=None,
             suppress_optimization_warning=True,

@@ -319,6 +319,13 @@ class Settings(BaseSettings):
 
         return parse_logger_levels(value) if isinstance(value, str) else value
 
+    # --- performance --- (figures in docs/benchmarks.md)
+    http_keepalive: bool = Field(
+        True, description="Reuse REST connections to Discord (hikari closes each one after a request otherwise)"
+    )
+    gc_tuning: bool = Field(True, description="After startup: gc.freeze() and higher thresholds (shorter GC pauses)")
+    uvloop: bool = Field(False, description="Run on uvloop when it is installed (Linux/macOS)")
+
 
 class SettingsError(Exception):
     """A configuration problem, already phrased for the person running the bot."""

@@ -338,6 +338,14 @@ async def test_pause_resume_and_seek(
     assert reply.ephemeral
     assert "not a position" in reply.text
 
+    reply = await fake.slash("leave", user=alice)
+    assert "Left the voice channel" in reply.text
+    await node.wait_for_call("DELETE", rf"/players/{guild.id}$")
+    assert fake.voice_requests[-1]["channel_id"] is None
+    reply = await fake.slash("pause", user=alice)
+    assert reply.ephemeral
+    assert "not playing anything" in reply.text
+
 
 @pytest.mark.asyncio
 async def test_load_failures_and_empty_searches_are_explained(

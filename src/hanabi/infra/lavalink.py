@@ -301,7 +301,7 @@ class LavalinkBackend:
         if self._client is not None:
             try:
                 await self._client.player_manager.destroy(guild_id)
-            except (ClientError, RequestError, OSError) as exc:
+            except (ClientError, RequestError, aiohttp.ClientError, TimeoutError, OSError) as exc:
                 log.warning("could not destroy the player of guild %s on its node: %s", guild_id, exc)
 
     def is_connected(self, guild_id: int) -> bool:
@@ -340,7 +340,7 @@ class LavalinkBackend:
             return None
         try:
             raw = await player.node.get_player(guild_id)
-        except (ClientError, RequestError):
+        except (ClientError, RequestError, aiohttp.ClientError, TimeoutError):
             return None
         playing = (raw or {}).get("track") or {}
         if playing.get("encoded") != track.encoded:
@@ -401,8 +401,8 @@ class LavalinkBackend:
             return await awaitable
         except ClientError:
             raise ServiceUnavailable(NODE_DOWN_TEXT) from None
-        except RequestError as exc:
-            log.warning("the music server refused a player update: %s", exc)
+        except (RequestError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("the music server did not take a player update: %s", exc)
             raise ServiceUnavailable(NODE_DOWN_TEXT) from None
 
     async def _on_event(self, event: Any) -> None:

@@ -19,6 +19,7 @@ _ENTRY_COLUMNS = (
     "uri",
     "artwork_url",
     "source",
+    "identifier",
     "length_ms",
     "is_stream",
     "is_seekable",
@@ -58,6 +59,7 @@ def _entry_from_record(record: asyncpg.Record) -> QueueEntry:
         uri=record["uri"],
         artwork_url=record["artwork_url"],
         source=record["source"],
+        identifier=record["identifier"],
         is_stream=record["is_stream"],
         is_seekable=record["is_seekable"],
     )
@@ -106,6 +108,7 @@ class MusicRepository:
                     track.uri,
                     track.artwork_url,
                     track.source,
+                    track.identifier,
                     track.length_ms,
                     track.is_stream,
                     track.is_seekable,

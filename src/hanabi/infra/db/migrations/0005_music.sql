@@ -21,6 +21,7 @@ CREATE TABLE music_queue_entries (
     uri           text,
     artwork_url   text,
     source        text NOT NULL,
+    identifier    text NOT NULL DEFAULT '',
     length_ms     bigint NOT NULL CHECK (length_ms >= 0),
     is_stream     boolean NOT NULL,
     is_seekable   boolean NOT NULL,
