@@ -740,3 +740,27 @@ async def test_restart_restores_queue_and_position(
             assert not [c for c in node.calls[patches_before:] if "track" in (c.body or {})]
         await node.end_track(guild.id)
         await node.wait_playing(guild.id, "beta")
+
+
+@pytest.mark.asyncio
+async def test_music_by_text_prefix(
+    music_bot: RunningBot,
+    fake: FakeDiscord,
+    guild: FakeGuild,
+    voice: FakeChannel,
+    alice: FakeMember,
+    node: FakeLavalink,
+) -> None:
+    """`!play` runs the same command: it joins, defers (typing) and replies with the same embed."""
+    await fake.set_voice_state(alice, voice)
+    channel = guild.default_channel
+    said = await fake.say("!play alpha", author=alice, channel=channel)
+    await node.wait_playing(guild.id, "alpha")
+    reply = await fake.wait_for_message(
+        channel.id, lambda m: (m.get("message_reference") or {}).get("message_id") == said["id"]
+    )
+    assert "Now playing" in str(reply["embeds"]) + reply["content"]
+    said = await fake.say("!volume 151", author=alice, channel=channel)
+    refusal = await fake.wait_for_message(channel.id, lambda m: "Usage" in m["content"])
+    assert "`level` must be between 0 and 150" in refusal["content"]
+    assert "Usage: `!volume <level>`" in refusal["content"]
