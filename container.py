@@ -111,7 +111,8 @@ async def _music(service: MusicService, database: Database) -> AsyncIterator[Mus
 
 
 async def _leaderboard_index(settings: Settings, database: Database) -> AsyncIterator[LeaderboardIndex]:  # economy
-    """PostgreSQL buckets; with Redis, a sorted set rebuilt from PostgreSQL now (PostgreSQL stays the fallback)."""
+    """PostgreSQL buckets; with Redis, a sorted set built from PostgreSQL in the background (PostgreSQL answers
+    until it is ready, and whenever Redis cannot)."""
     postgres = PostgresLeaderboardIndex(database)
     if settings.redis_url is None:
         yield postgres
@@ -119,7 +120,7 @@ async def _leaderboard_index(settings: Settings, database: Database) -> AsyncIte
     index = RedisLeaderboardIndex(
         settings.redis_url.get_secret_value(), database, namespace=settings.redis_namespace, fallback=postgres
     )
-    await index.start()
+    index.start_in_background()
     try:
         yield index
     finally:

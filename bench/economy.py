@@ -5,6 +5,8 @@
 Uses PostgreSQL from BENCH_DATABASE_URL / TEST_DATABASE_URL / DATABASE_URL (a scratch database is created and
 dropped), or else the embedded PostgreSQL in a temporary directory. Wallets are bulk-loaded with COPY and the
 rank index rebuilt once; every transfer then goes through EconomyService (locks, ledger, rank buckets, retries).
+With BENCH_REDIS_URL / TEST_REDIS_URL / REDIS_URL set, the Redis sorted-set index is also rebuilt from the same
+wallets (under a scratch namespace, deleted afterwards) and its rank reads measured next to PostgreSQL's.
 Prints figures; asserts nothing.
 """
 
@@ -30,7 +32,8 @@ import asyncpg
 
 from hanabi.infra.clock import SystemClock
 from hanabi.infra.db import Database, open_database
-from hanabi.repositories.leaderboard import PostgresLeaderboardIndex
+from hanabi.repositories.leaderboard import LeaderboardIndex, PostgresLeaderboardIndex
+from hanabi.repositories.leaderboard_redis import RedisLeaderboardIndex
 from hanabi.repositories.ledger import LedgerRepository
 from hanabi.repositories.shop import ShopRepository
 from hanabi.repositories.wallets import WalletRepository
@@ -151,6 +154,74 @@ async def bench_leaderboard(economy: EconomyService, database: Database, wallets
     )
 
 
+def redis_url() -> str | None:
+    return next((os.environ[k] for k in ("BENCH_REDIS_URL", "TEST_REDIS_URL", "REDIS_URL") if os.environ.get(k)), None)
+
+
+async def rank_latencies(
+    index: LeaderboardIndex, economy: EconomyService, database: Database, wallets: int, samples: int
+) -> tuple[list[float], list[float]]:
+    """(rank index alone, wallet read + rank) over random users and the bottom 100."""
+    rng = random.Random(7)
+    bottom = await database.pool.fetch("SELECT user_id FROM wallets ORDER BY balance, user_id LIMIT 100")
+    users = [rng.randint(1, wallets) for _ in range(samples)] + [int(r["user_id"]) for r in bottom] * 5
+    balances = {
+        r["user_id"]: r["balance"]
+        for r in await database.pool.fetch(
+            "SELECT user_id, balance FROM wallets WHERE user_id = ANY($1::bigint[])", users
+        )
+    }
+    alone: list[float] = []
+    for user in users:
+        started = time.perf_counter()
+        await index.count_above(balances.get(user, 0))
+        alone.append(time.perf_counter() - started)
+    with_wallet: list[float] = []
+    for user in users:
+        started = time.perf_counter()
+        await economy.global_rank(user)
+        with_wallet.append(time.perf_counter() - started)
+    return alone, with_wallet
+
+
+async def bench_redis_ranks(database: Database, url: str, wallets: int, samples: int) -> None:
+    """Rebuild the Redis sorted set from the loaded wallets and compare rank reads with the PostgreSQL index."""
+    namespace = f"bench-{uuid.uuid4().hex[:8]}"
+    postgres = PostgresLeaderboardIndex(database)
+    index = RedisLeaderboardIndex(url, database, namespace=namespace, fallback=postgres)
+    parts = urlsplit(url)
+    print(f"Redis at {parts.hostname}:{parts.port or 6379}, scratch namespace {namespace}")
+    try:
+        started = time.perf_counter()
+        await index.rebuild()
+        print(f"rebuilt the Redis sorted set from {wallets:,} wallets in {time.perf_counter() - started:.1f} s")
+        client = index._redis
+        memory = sum([int(await client.memory_usage(k, samples=0) or 0) for k in (index.key, f"{index.key}:versions")])
+        print(f"Redis memory for the set and its versions: {memory / 2**20:.0f} MiB")
+        figures = {}
+        for name, rank_index in (("PostgreSQL", postgres), ("Redis", index)):
+            economy = EconomyService(
+                wallets=WalletRepository(database, rank_index),
+                ledger=LedgerRepository(database),
+                shop=ShopRepository(database, rank_index),
+                index=rank_index,
+                clock=SystemClock(),
+                config=EconomyConfig(),
+            )
+            figures[name] = await rank_latencies(rank_index, economy, database, wallets, samples)
+        for name, (alone, with_wallet) in figures.items():
+            print(
+                f"rank over {wallets:,} wallets, {name} index: p50 {ms(percentile(alone, 0.5))}, "
+                f"p99 {ms(percentile(alone, 0.99))} (index alone); wallet read + rank: "
+                f"p50 {ms(percentile(with_wallet, 0.5))}, p99 {ms(percentile(with_wallet, 0.99))}"
+            )
+    finally:
+        keys = [key async for key in index._redis.scan_iter(match=f"{namespace}:*")]
+        if keys:
+            await index._redis.unlink(*keys)  # frees a big set in the background; DEL would block Redis
+        await index.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wallets", type=int, default=1_000_000)
@@ -170,6 +241,11 @@ async def main() -> None:
         )
         await load_wallets(database, args.wallets, random.Random(1))
         await bench_leaderboard(economy, database, args.wallets, args.samples)
+        url = redis_url()
+        if url is not None:
+            await bench_redis_ranks(database, url, args.wallets, args.samples)
+        else:
+            print("no BENCH_REDIS_URL / TEST_REDIS_URL / REDIS_URL: the Redis index is not measured")
         await bench_transfers(economy, args.wallets, args.workers, args.seconds)
         await bench_leaderboard(economy, database, args.wallets, args.samples // 4)
         sums = await database.pool.fetchval("SELECT sum(balance) = (SELECT sum(delta) FROM ledger) FROM wallets")

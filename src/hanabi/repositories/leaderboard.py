@@ -35,6 +35,9 @@ class BalanceChange:
     user_id: int
     old: int
     new: int
+    # The writing transaction's last ledger id. Writers hold the wallet's row lock while they allocate ledger
+    # ids, so a user's versions grow in commit order: an index outside the database drops a late, older change.
+    version: int = 0
 
 
 class LeaderboardIndex(Protocol):

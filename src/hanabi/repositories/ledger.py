@@ -45,14 +45,19 @@ class LedgerEntry:
 
 async def insert_entries(
     conn: Connection, entries: Sequence[NewEntry], balances_after: Sequence[int], at: datetime
-) -> None:
-    """Write ledger rows inside the caller's transaction (one statement for all of them)."""
-    await conn.execute(
+) -> int:
+    """Write ledger rows inside the caller's transaction (one statement for all of them); returns the last id."""
+    last = await conn.fetchval(
         """
-        INSERT INTO ledger (user_id, delta, balance_after, kind, reference, guild_id, counterparty_id, note, created_at)
-        SELECT u, d, b, k, r, g, c, n, $9
-        FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
-                    $8::text[]) AS e(u, d, b, k, r, g, c, n)
+        WITH e AS (
+            INSERT INTO ledger (user_id, delta, balance_after, kind, reference, guild_id, counterparty_id, note,
+                                created_at)
+            SELECT u, d, b, k, r, g, c, n, $9
+            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[],
+                        $7::bigint[], $8::text[]) AS e(u, d, b, k, r, g, c, n)
+            RETURNING id
+        )
+        SELECT COALESCE(max(id), 0) FROM e
         """,
         [e.user_id for e in entries],
         [e.delta for e in entries],
@@ -64,6 +69,7 @@ async def insert_entries(
         [e.note for e in entries],
         at,
     )
+    return int(last)
 
 
 class LedgerRepository:

@@ -88,8 +88,8 @@ async def post(
         [balances[uid] for uid in changed],
         at,
     )
-    await insert_entries(conn, entries, after, at)
-    changes = [BalanceChange(uid, locked[uid].balance, balances[uid]) for uid in changed]
+    version = await insert_entries(conn, entries, after, at)
+    changes = [BalanceChange(uid, locked[uid].balance, balances[uid], version) for uid in changed]
     await index.stage(conn, changes)
     wallets = {uid: Wallet(uid, balances[uid], wallet.streak, wallet.last_daily) for uid, wallet in locked.items()}
     return wallets, changes
