@@ -8,7 +8,7 @@ help message, so it keeps working after a restart and costs no memory per messag
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import hikari
 import lightbulb
@@ -20,8 +20,10 @@ from hanabi.hybrid import slash_only_reason
 from hanabi.hybrid import usage_line as hybrid_usage_line
 from hanabi.services.guild_settings import GuildSettingsService
 from hanabi.ui import BRAND_COLOUR
+from hanabi.ui.cooldowns import CommandCooldowns
 from hanabi.ui.interactions import NO_MENTIONS, Responder, component_with_prefix, handle_component
 from hanabi.ui.locale import Translations
+from hanabi.ui.permissions import permission_labels
 
 loader = lightbulb.Loader()
 
@@ -50,6 +52,7 @@ TEXTS = Translations(
             "optional": "optional",
             "unusable": f"{LOCK} You can't use this command here.",
             "prefix_form": "As a text command",
+            "cooldown": "Cooldown per user",
             "slash_only": "Slash command only: {reason}.",
             "unknown": "There is no command called `{name}`. Use `/help` to see them all.",
             "subcommands": "Subcommands",
@@ -83,6 +86,7 @@ TEXTS = Translations(
             "optional": "optional",
             "unusable": f"{LOCK} Du kannst diesen Befehl hier nicht nutzen.",
             "prefix_form": "Als Textbefehl",
+            "cooldown": "Abklingzeit pro Person",
             "slash_only": "Nur als Slash-Befehl: {reason}.",
             "unknown": "Es gibt keinen Befehl `{name}`. Nutze `/help`, um alle zu sehen.",
             "subcommands": "Unterbefehle",
@@ -118,6 +122,7 @@ TEXTS = Translations(
             "optional": "facultative",
             "unusable": f"{LOCK} Tu ne peux pas utiliser cette commande ici.",
             "prefix_form": "En commande texte",
+            "cooldown": "Délai par personne",
             "slash_only": "Uniquement en commande slash : {reason}.",
             "unknown": "Il n'y a pas de commande `{name}`. Utilise `/help` pour les voir toutes.",
             "subcommands": "Sous-commandes",
@@ -173,6 +178,7 @@ class CommandDoc:
     owner_only: bool
     prefix_usage: str | None  # "pay <user> <amount> [note]" without the prefix; None when slash-only
     slash_only: str | None  # why the command has no text form
+    command: type[lightbulb.commands.CommandBase] = field(compare=False, repr=False)
 
     @property
     def display(self) -> str:
@@ -222,6 +228,7 @@ def _doc(
         owner_only=any(getattr(hook, "name", "") == "owner_only" for hook in data.hooks),
         prefix_usage=None if slash_only_reason(command) else hybrid_usage_line(command, ""),
         slash_only=slash_only_reason(command),
+        command=command,
     )
 
 
@@ -284,8 +291,7 @@ def _type_name(caller: Caller, option: OptionDoc) -> str:
 
 
 def _permission_names(permissions: hikari.Permissions) -> str:
-    names = [(p.name or "").replace("_", " ").title() for p in hikari.Permissions if p and p in permissions and p.name]
-    return ", ".join(names)
+    return ", ".join(permission_labels(permissions))
 
 
 def _label(doc: CommandDoc, caller: Caller) -> str:
@@ -371,7 +377,7 @@ def example_line(doc: CommandDoc) -> str:
     return " ".join(parts)
 
 
-def command_embed(doc: CommandDoc, caller: Caller) -> hikari.Embed:
+def command_embed(doc: CommandDoc, caller: Caller, cooldowns: CommandCooldowns | None = None) -> hikari.Embed:
     description = doc.description
     if not caller.may_use(doc):
         description += "\n\n" + caller.t("unusable")
@@ -395,6 +401,8 @@ def command_embed(doc: CommandDoc, caller: Caller) -> hikari.Embed:
         embed.add_field(caller.t("permissions"), _permission_names(doc.permissions), inline=False)
     if doc.owner_only:
         embed.add_field(caller.t("permissions"), caller.t("owner_only"), inline=False)
+    if cooldowns is not None and doc.kind is hikari.CommandType.SLASH:
+        embed.add_field(caller.t("cooldown"), cooldowns.for_command(doc.command).describe(), inline=True)
     embed.add_field(caller.t("section"), section_title(doc.section), inline=True)
     return embed
 
@@ -475,6 +483,7 @@ class Help(lightbulb.SlashCommand, name="help", description="What Hanabi can do:
         client: lightbulb.Client,
         settings: Settings,
         guild_settings: GuildSettingsService,
+        cooldowns: CommandCooldowns,
     ) -> None:
         docs = collect_commands(client)
         prefix = (await guild_settings.get(ctx.guild_id)).prefix if ctx.guild_id else None
@@ -485,7 +494,7 @@ class Help(lightbulb.SlashCommand, name="help", description="What Hanabi can do:
             except NotFound:
                 raise NotFound(caller.t("unknown", name=self.command[:50])) from None
             if isinstance(found, CommandDoc):
-                embed = command_embed(found, caller)
+                embed = command_embed(found, caller, cooldowns)
             else:
                 embed = group_embed(found[0].path.split()[0], found, caller)
             await ctx.respond(embed=embed, ephemeral=True, **NO_MENTIONS)

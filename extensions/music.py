@@ -30,7 +30,7 @@ from hanabi.services.music import (
 )
 from hanabi.ui import BRAND_COLOUR, format_duration
 from hanabi.ui.pagination import Paginator
-from hanabi.ui.permissions import effective_permissions
+from hanabi.ui.permissions import effective_permissions, permission_names
 
 log = logging.getLogger(__name__)
 loader = lightbulb.Loader()
@@ -87,16 +87,6 @@ def _guild_id(ctx: lightbulb.Context) -> int:
     if ctx.guild_id is None:
         raise InvalidInput("Music works in servers only.")
     return int(ctx.guild_id)
-
-
-def permission_names(permissions: hikari.Permissions) -> str:
-    """`**Connect** and **Speak**`: what a reply says is missing."""
-    names = [
-        (flag.name or "").replace("_", " ").title()
-        for flag in hikari.Permissions
-        if flag.value and flag in permissions and flag.name
-    ]
-    return " and ".join(f"**{name}**" for name in names)
 
 
 def _check_bot_can_join(bot: hikari.GatewayBot, guild_id: int, channel_id: int) -> None:

@@ -29,6 +29,7 @@ from hanabi.services.scheduler import (
 )
 from hanabi.ui import BRAND_COLOUR, discord_timestamp
 from hanabi.ui.pagination import Paginator
+from hanabi.ui.permissions import effective_permissions, permission_labels
 
 log = logging.getLogger(__name__)
 
@@ -44,45 +45,18 @@ _ROLE_REF = re.compile(r"<@&(\d+)>|\b(\d{15,21})\b")
 
 
 def _permission_names(permissions: hikari.Permissions) -> str:
-    names = [(p.name or "").replace("_", " ").title() for p in hikari.Permissions if p in permissions and p.name]
-    return ", ".join(names)
+    return ", ".join(permission_labels(permissions))
 
 
 def bot_permissions_in(bot: hikari.GatewayBot, guild_id: int, channel_id: int) -> hikari.Permissions | None:
     """The bot's permissions in a channel per Discord's algorithm, from the cache; None when the cache lacks data."""
     me = bot.get_me()
-    guild = bot.cache.get_guild(guild_id)
-    channel = bot.cache.get_guild_channel(channel_id)
-    if me is None or guild is None or channel is None:
+    if me is None or bot.cache.get_guild(guild_id) is None or bot.cache.get_guild_channel(channel_id) is None:
         return None
-    if guild.owner_id == me.id:
-        return hikari.Permissions.all_permissions()
     member = bot.cache.get_member(guild_id, me.id)
-    everyone = guild.get_role(guild_id)
-    if member is None or everyone is None:
+    if member is None:
         return None
-    role_ids = {int(r) for r in member.role_ids} - {guild_id}
-    permissions = everyone.permissions
-    for role_id in role_ids:
-        role = guild.get_role(role_id)
-        if role is not None:
-            permissions |= role.permissions
-    if permissions & hikari.Permissions.ADMINISTRATOR:
-        return hikari.Permissions.all_permissions()
-    overwrites = channel.permission_overwrites
-    if (overwrite := overwrites.get(hikari.Snowflake(guild_id))) is not None:
-        permissions = (permissions & ~overwrite.deny) | overwrite.allow
-    allow = deny = hikari.Permissions.NONE
-    for role_id in role_ids:
-        overwrite = overwrites.get(hikari.Snowflake(role_id))
-        if overwrite is not None and overwrite.type == hikari.PermissionOverwriteType.ROLE:
-            allow |= overwrite.allow
-            deny |= overwrite.deny
-    permissions = (permissions & ~deny) | allow
-    overwrite = overwrites.get(me.id)
-    if overwrite is not None and overwrite.type == hikari.PermissionOverwriteType.MEMBER:
-        permissions = (permissions & ~overwrite.deny) | overwrite.allow
-    return permissions
+    return effective_permissions(bot.cache, guild_id, me.id, member.role_ids, channel_id)
 
 
 def needed_to_post(*, embed: bool) -> hikari.Permissions:

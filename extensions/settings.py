@@ -55,4 +55,59 @@ class ModlogChannel(
         )
 
 
+@settings.register
+class Prefix(
+    lightbulb.SlashCommand,
+    name="prefix",
+    description="The text-command prefix in this server (a mention of the bot always works too)",
+    hooks=[MANAGE_GUILD],
+):
+    prefix = lightbulb.string(
+        "prefix", "1 to 5 characters without spaces; leave empty to see the current one", default=None
+    )
+    reset = lightbulb.boolean("reset", "Go back to the bot's default prefix", default=False)
+
+    @lightbulb.invoke
+    async def invoke(self, ctx: lightbulb.Context, guild_settings: GuildSettingsService) -> None:
+        if ctx.guild_id is None:
+            raise InvalidInput("This command works only in a server.")
+        if self.reset:
+            effective = await guild_settings.update(ctx.guild_id, prefix=None)
+            await ctx.respond(f"The prefix is back to `{effective.prefix}`.", ephemeral=True, **NO_MENTIONS)
+            return
+        if self.prefix is None:
+            current = (await guild_settings.get(ctx.guild_id)).prefix
+            await ctx.respond(f"Text commands here start with `{current}`.", ephemeral=True, **NO_MENTIONS)
+            return
+        effective = await guild_settings.update(ctx.guild_id, prefix=self.prefix)
+        await ctx.respond(
+            f"Text commands here now start with `{effective.prefix}`, for example `{effective.prefix}help`.",
+            ephemeral=True,
+            **NO_MENTIONS,
+        )
+
+
+@settings.register
+class Timezone(
+    lightbulb.SlashCommand,
+    name="timezone",
+    description="This server's time zone, used for announcements and events",
+    hooks=[MANAGE_GUILD],
+):
+    zone = lightbulb.string(
+        "zone", "An IANA name such as Europe/Berlin; leave empty to see the current one", default=None
+    )
+
+    @lightbulb.invoke
+    async def invoke(self, ctx: lightbulb.Context, guild_settings: GuildSettingsService) -> None:
+        if ctx.guild_id is None:
+            raise InvalidInput("This command works only in a server.")
+        if self.zone is None:
+            current = (await guild_settings.get(ctx.guild_id)).timezone
+            await ctx.respond(f"This server's time zone is `{current}`.", ephemeral=True, **NO_MENTIONS)
+            return
+        effective = await guild_settings.update(ctx.guild_id, timezone=self.zone.strip())
+        await ctx.respond(f"This server's time zone is now `{effective.timezone}`.", ephemeral=True, **NO_MENTIONS)
+
+
 loader.command(settings)

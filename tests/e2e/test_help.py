@@ -132,7 +132,7 @@ async def test_a_command_in_detail_with_usage_options_example_and_permissions(
 
     launch = await fake.slash("help", {"command": "/launch"}, user=alice, guild=guild)
     info = fields(launch.embeds[0])
-    assert info["Required permissions"] == "Manage Guild"
+    assert info["Required permissions"] == "Manage Server"
     assert "🔒 You can't use this command here." in launch.embeds[0]["description"]
     assert info["Example"] == "`/launch count:3 colour:red`"
     assert "`count` — whole number, required" in info["Options"]

@@ -149,7 +149,7 @@ async def test_permission_checks_apply_to_the_prefix_path(
     channel = guild.default_channel
     await fake.say("!secret", channel=channel, author=alice)
     refusal = await fake.wait_for_message(channel.id, lambda m: "permission" in m["content"])
-    assert "Manage Guild" in refusal["content"]
+    assert "Manage Server" in refusal["content"]
 
 
 @pytest.mark.asyncio
@@ -194,6 +194,7 @@ async def test_help_shows_the_prefix_form_and_slash_only_reasons(
     reply = await fake.slash("help", {"command": "echo"}, guild=guild)
     fields = {f["name"]: f["value"] for f in reply.embeds[0]["fields"]}
     assert fields["As a text command"] == "`!echo <who> <times> [loud] [text]`"
+    assert fields["Cooldown per user"] == "5× per 10s"  # the default every command gets
 
     reply = await fake.slash("help", {"command": "upload"}, guild=guild)
     fields = {f["name"]: f["value"] for f in reply.embeds[0]["fields"]}
@@ -222,3 +223,28 @@ async def test_a_per_server_prefix_replaces_the_default(
     help_reply = await fake.slash("help", {"command": "echo"}, guild=guild)
     fields = {f["name"]: f["value"] for f in help_reply.embeds[0]["fields"]}
     assert fields["As a text command"].startswith("`h!echo")
+
+
+@pytest.mark.asyncio
+async def test_settings_prefix_command_changes_the_prefix_for_this_server(
+    hybrid_bot: RunningBot, fake: FakeDiscord, guild: FakeGuild, alice: FakeMember
+) -> None:
+    owner = guild.member(guild.owner_id)
+    changed = await fake.slash("settings prefix", {"prefix": "?"}, user=owner, guild=guild)
+    assert changed.ephemeral
+    assert "now start with `?`" in changed.content
+    bad = await fake.slash("settings prefix", {"prefix": "two words"}, user=owner, guild=guild)
+    assert "1 to 5 characters without spaces" in bad.content
+
+    channel = guild.default_channel
+    await fake.say("?ping", channel=channel, author=alice)
+    reply = await fake.wait_for_message(channel.id, lambda m: bool(m["embeds"]))
+    assert reply["embeds"][0]["title"] == "Pong!"
+
+    # The same command by prefix, with the same permission check: alice lacks Manage Server.
+    await fake.say("?settings prefix !", channel=channel, author=alice)
+    refusal = await fake.wait_for_message(channel.id, lambda m: "permission" in m["content"])
+    assert "Manage Server" in refusal["content"]
+    await fake.say("?settings prefix reset:yes", channel=channel, author=owner)
+    back = await fake.wait_for_message(channel.id, lambda m: "back to" in m["content"])
+    assert "`!`" in back["content"]

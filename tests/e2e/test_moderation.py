@@ -209,6 +209,19 @@ async def test_invite_filter_and_escalation_over_three_offences(world: World) ->
 
 
 @pytest.mark.asyncio
+async def test_a_ladder_ending_in_kick_kicks(world: World) -> None:
+    w = world
+    reply = await w.fake.slash("automod ladder", {"steps": "warn, kick"}, user=w.fake.owner_id)
+    assert "warn → kick" in reply.text
+    for i in range(2):
+        message = await w.fake.say(f"discord.gg/spam{i}", author=w.bob, channel=w.general)
+        await w.fake.wait_for_request("DELETE", rf"/messages/{message['id']}$")
+    await w.fake.wait_for_request("DELETE", rf"/guilds/{w.guild.id}/members/{w.bob.id}$")
+    assert w.bob.id not in w.guild.members
+    await w.fake.wait_for_message(w.modlog, lambda m: "kick" in str(m.get("embeds")))
+
+
+@pytest.mark.asyncio
 async def test_exemptions_moderator_exempt_role_and_bots(world: World) -> None:
     w = world
     mod_role = w.guild.add_role("Mods", permissions=Perm.MANAGE_MESSAGES)
@@ -373,7 +386,7 @@ async def test_native_automod_names_the_missing_bot_permission(world: World) -> 
     w.guild.set_bot_permissions(Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES)
     reply = await w.fake.slash("automod native enable", user=w.fake.owner_id)
     assert reply.ephemeral
-    assert "Manage Guild" in reply.text
+    assert "Manage Server" in reply.text
     assert not requests(w, "POST", "/auto-moderation/rules")
 
 

@@ -2,9 +2,8 @@
 
 Members are not cached (no GUILD_MEMBERS intent), so callers pass the role ids that came with the event.
 
-NOTE (moderation, issue 8): this file was accidentally overwritten while the moderation feature was being
-written and has been reconstructed from its call sites in `hanabi/hybrid.py` (`effective_permissions`,
-`missing_permissions`, `permission_names`); please check it against your original.
+`effective_permissions` serves the hybrid (prefix) bridge; `permissions_in` and `top_role_position` serve
+automod, which already holds the guild and its roles view.
 """
 
 from __future__ import annotations
@@ -17,19 +16,22 @@ ALL_PERMISSIONS = hikari.Permissions.all_permissions()
 
 
 def effective_permissions(
-    cache: hikari.api.Cache, guild_id: int, user_id: int, role_ids: Iterable[int], channel_id: int | None
+    cache: hikari.api.Cache,
+    guild_id: int,
+    user_id: int,
+    role_ids: Iterable[int] | None,
+    channel_id: int | None = None,
 ) -> hikari.Permissions:
-    """A member's permissions in a channel (or the guild when `channel_id` is None), from the cache."""
+    """`permissions_in` over hikari's cache, for a member known by id and role ids; threads use their parent."""
     guild = cache.get_guild(guild_id)
     if guild is None:
         return hikari.Permissions.NONE
-    roles = cache.get_roles_view_for_guild(guild_id)
-    channel = cache.get_guild_channel(channel_id) if channel_id is not None else None
-    if channel is None and channel_id is not None:
-        thread = cache.get_thread(channel_id)
-        if thread is not None:
-            channel = cache.get_guild_channel(thread.parent_id)
-    return permissions_in(guild, user_id, role_ids, channel, roles)
+    channel: hikari.GuildChannel | None = None
+    if channel_id is not None:
+        channel = cache.get_guild_channel(channel_id) or cache.get_thread(channel_id)
+        if isinstance(channel, hikari.GuildThreadChannel):
+            channel = cache.get_guild_channel(channel.parent_id)
+    return permissions_in(guild, user_id, role_ids or (), channel, cache.get_roles_view_for_guild(guild_id))
 
 
 def permissions_in(
@@ -76,10 +78,28 @@ def missing_permissions(have: hikari.Permissions, required: hikari.Permissions) 
     return required & ~have
 
 
+# Where Discord's UI names a permission differently from the API flag.
+_UI_NAMES = {
+    hikari.Permissions.MANAGE_GUILD: "Manage Server",
+    hikari.Permissions.MODERATE_MEMBERS: "Timeout Members",
+    hikari.Permissions.MANAGE_EVENTS: "Manage Events",
+    hikari.Permissions.VIEW_CHANNEL: "View Channels",
+    hikari.Permissions.MANAGE_THREADS: "Manage Threads and Posts",
+    hikari.Permissions.USE_APPLICATION_COMMANDS: "Use Application Commands",
+}
+
+
+def permission_label(permission: hikari.Permissions) -> str:
+    return _UI_NAMES.get(permission) or (permission.name or "").replace("_", " ").title()
+
+
+def permission_labels(permissions: hikari.Permissions) -> list[str]:
+    return [permission_label(p) for p in hikari.Permissions if p and p in permissions and p.name]
+
+
 def permission_names(permissions: hikari.Permissions) -> str:
     """`**Manage Messages** and **Kick Members**`, the way Discord's UI names permissions."""
-    names = [(p.name or "").replace("_", " ").title() for p in hikari.Permissions if p and p in permissions and p.name]
-    return " and ".join(f"**{name}**" for name in names) or "required"
+    return " and ".join(f"**{name}**" for name in permission_labels(permissions)) or "required"
 
 
 def top_role_position(
