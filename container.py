@@ -22,6 +22,7 @@ from hanabi.infra.db import Database, open_database
 from hanabi.infra.events import EventBus, LocalEventBus, RedisEventBus
 from hanabi.infra.lavalink import LavalinkBackend  # music (issue 6)
 from hanabi.infra.metrics import Metrics
+from hanabi.repositories.dashboard import DashboardRepository  # dashboard (issue 13)
 from hanabi.repositories.guild_settings import GuildSettingsRepository
 from hanabi.repositories.leaderboard import LeaderboardIndex, PostgresLeaderboardIndex  # economy (issue 3)
 from hanabi.repositories.leaderboard_redis import RedisLeaderboardIndex  # economy (issue 3)
@@ -47,6 +48,9 @@ from hanabi.services.music import MusicOptions, MusicService  # music (issue 6)
 from hanabi.services.polls import PollService
 from hanabi.services.scheduler import SchedulerService
 from hanabi.ui.cooldowns import CommandCooldowns, Cooldown  # moderation (issue 8)
+from hanabi.web.actions import DJ_ROLE_TOPIC, Services  # dashboard (issue 13)
+from hanabi.web.server import build_dashboard  # dashboard (issue 13)
+from hanabi.web.sessions import PostgresSessionStore, RedisSessionStore, SessionStore  # dashboard (issue 13)
 
 
 async def _database(settings: Settings) -> AsyncIterator[Database]:
@@ -127,6 +131,30 @@ async def _leaderboard_index(settings: Settings, database: Database) -> AsyncIte
         await index.close()
 
 
+async def _dashboard_sessions(  # dashboard (issue 13)
+    settings: Settings, repository: DashboardRepository
+) -> AsyncIterator[SessionStore]:
+    """Sessions in Redis when REDIS_URL is set, else in PostgreSQL (table dashboard_sessions)."""
+    if settings.redis_url is None:
+        yield PostgresSessionStore(repository)
+        return
+    store = RedisSessionStore(settings.redis_url.get_secret_value(), settings.redis_namespace)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def _dashboard_sync(bus: EventBus, music: MusicService) -> AsyncIterator[None]:  # dashboard (issue 13)
+    """In every process: a DJ role changed from the dashboard (maybe in another process) drops the cached one."""
+
+    async def forget(payload: dict[str, object]) -> None:
+        music.forget_dj_role(int(str(payload["guild_id"])))
+
+    bus.subscribe(DJ_ROLE_TOPIC, forget)
+    yield None
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
@@ -189,6 +217,7 @@ class Container(containers.DeclarativeContainer):
         guild_settings=guild_settings_service,
         clock=clock,
         poll_seconds=settings.provided.scheduler_poll_seconds,
+        metrics=metrics,
     )
 
     # --- music (issue 6) ---
@@ -274,3 +303,30 @@ class Container(containers.DeclarativeContainer):
         ),
         exempt_user_ids=settings.provided.owner_ids,
     )
+
+    # --- dashboard (issue 13) ---
+    # Built only when the dashboard is enabled (settings.dashboard_enabled): in the bot (WEB_IN_BOT) or standalone.
+    dashboard_repository = providers.Singleton(DashboardRepository, database=database)
+    dashboard_session_store = providers.Resource(
+        _dashboard_sessions, settings=settings, repository=dashboard_repository
+    )
+    dashboard_services = providers.Singleton(
+        Services,
+        guild_settings=guild_settings_service,
+        economy=economy_service,
+        polls=poll_service,
+        scheduler=scheduler_service,
+        moderation=moderation_service,
+        music=music_service,
+        repository=dashboard_repository,
+        bus=event_bus,
+    )
+    dashboard = providers.Singleton(
+        build_dashboard,
+        settings=settings,
+        services=dashboard_services,
+        store=dashboard_session_store,
+        http=http_session,
+        clock=clock,
+    )
+    dashboard_sync = providers.Resource(_dashboard_sync, bus=event_bus, music=music_service)

@@ -18,6 +18,7 @@ from lightbulb.prefab import checks
 
 from hanabi.errors import InvalidInput, PermissionDenied
 from hanabi.infra.clock import Clock
+from hanabi.infra.metrics import Metrics
 from hanabi.repositories.moderation import Case
 from hanabi.services.automod import Action, AutomodConfig, MessageFacts, Step, Verdict, describe_seconds
 from hanabi.services.guild_settings import GuildSettingsService
@@ -68,6 +69,7 @@ async def on_guild_message(
     guild_settings: GuildSettingsService,
     clock: Clock,
     bot: hikari.GatewayBot,
+    metrics: Metrics,
 ) -> None:
     message = event.message
     if message.webhook_id is not None or event.author.is_bot or event.author.is_system:
@@ -107,6 +109,9 @@ async def on_guild_message(
     if verdict is None:
         return
     bot_perms = permissions_in(guild, me.id, my_roles, channel, roles)
+    if not verdict.follow_up:
+        action = "dry_run" if verdict.dry_run else verdict.punishment.action.value
+        metrics.automod_actions.labels(rule=str(verdict.rule), action=str(action)).inc()
     await _enforce(bot.rest, moderation, guild_settings, clock, verdict, bot_perms, guild.id)
 
 
@@ -117,7 +122,7 @@ def _permission_channel(cache: hikari.api.Cache, channel_id: int) -> hikari.Guil
     return channel
 
 
-async def _enforce(  # noqa: PLR0917
+async def _enforce(
     rest: hikari.api.RESTClient,
     moderation: ModerationService,
     guild_settings: GuildSettingsService,

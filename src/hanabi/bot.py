@@ -31,6 +31,7 @@ from hanabi.infra.metrics import Metrics, MetricsServer
 from hanabi.infra.observability import Observability
 from hanabi.services.guild_settings import GuildSettingsService
 from hanabi.ui.permissions import permission_names
+from hanabi.web.server import DashboardServer  # web dashboard (issue 13)
 from hanabi.wiring import register_dependencies, resolve
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ BASE_INTENTS = (
 )
 
 # Cache only what features read: guilds (counts, owner), channels and roles (permission checks), our own
-# user, and voice states (music). Members are not cached: interactions and messages carry the member.
+# user, and voice states (music). Of members only the bot's own (only_my_member below) and those in voice:
+# interactions and messages carry the member. Per-guild cost in docs/benchmarks.md (memory).
 CACHE_COMPONENTS = (
     hikari.api.CacheComponents.GUILDS
     | hikari.api.CacheComponents.GUILD_CHANNELS
@@ -142,7 +144,9 @@ class Hanabi:
             settings.discord_token.get_secret_value(),
             rest_url=settings.discord_rest_url,
             intents=intents_for(settings),
-            cache_settings=hikari.impl.CacheSettings(components=CACHE_COMPONENTS),
+            # only_my_member: of all members in GUILD_CREATE keep the bot's own (automod's role-hierarchy check);
+            # members in voice still come with their voice state. 103 -> 22 KiB per 100-member guild.
+            cache_settings=hikari.impl.CacheSettings(components=CACHE_COMPONENTS, only_my_member=True),
             # hikari closes every REST connection after one request by default (a Windows workaround): a new
             # TCP (and TLS) handshake per call. Keep-alive cut /balance latency several-fold (docs/benchmarks.md).
             http_settings=hikari.impl.HTTPSettings(force_close_transports=not settings.http_keepalive),
@@ -164,6 +168,7 @@ class Hanabi:
         self.cluster: Cluster | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self.metrics_server: MetricsServer | None = None
+        self.dashboard_server: DashboardServer | None = None  # web dashboard (issue 13)
         self._client_started = asyncio.Event()
         self._started = False
 
@@ -200,6 +205,10 @@ class Hanabi:
                 before_scrape=self._refresh_gauges,
             )
             await self.metrics_server.start()
+        if self.settings.dashboard_enabled and self.settings.web_in_bot:  # web dashboard (issue 13)
+            from hanabi.web.server import start_dashboard
+
+            self.dashboard_server = await start_dashboard(self.container, self.settings)
 
         register_dependencies(self.client, self.container, self)
         self.client.error_handler(self._on_command_error)
@@ -248,6 +257,8 @@ class Hanabi:
         await self.client.stop()
         if self.metrics_server is not None:
             await self.metrics_server.stop()
+        if self.dashboard_server is not None:  # web dashboard (issue 13)
+            await self.dashboard_server.stop()
         await self.ops.close()
         result = self.container.shutdown_resources()
         if result is not None:
@@ -272,6 +283,12 @@ class Hanabi:
             if math.isfinite(latency):  # NaN until the first heartbeat ACK
                 self.metrics.gateway_latency.labels(shard=str(shard_id)).set(latency)
         self.metrics.guilds.set(len(self.bot.cache.get_guilds_view()))
+        music = self.container.music_backend().health()
+        self.metrics.lavalink_nodes.labels(state="available").set(music.available)
+        self.metrics.lavalink_nodes.labels(state="unavailable").set(music.unavailable)
+        self.metrics.music_players.set(music.players)
+        for node, deficit in music.frame_deficit.items():
+            self.metrics.lavalink_frame_deficit.labels(node=node).set(deficit)
         self.ops.refresh(self.bot, client_started=self._client_started.is_set())
 
     # events ----------------------------------------------------------------------------------------------------

@@ -102,3 +102,21 @@ async def test_private_answers_go_by_direct_message(
     await asyncio.sleep(0.05)
     # Nothing private was posted in the server channel.
     assert not [m for m in fake.messages.get(guild.default_channel.id, []) if _from_bot(fake, m) and "ledger" in str(m)]
+
+
+async def test_poll_created_by_prefix_takes_votes_on_its_buttons(
+    bot: RunningBot, fake: FakeDiscord, guild: FakeGuild, alice: FakeMember, bob: FakeMember
+) -> None:
+    channel = guild.default_channel
+    said = await fake.say('!poll create "Lunch?" "Pizza | Sushi | Tacos" 1h', author=alice, channel=channel)
+    poll_message = await fake.wait_for_message(channel.id, _reply_to(said))
+    embed = poll_message["embeds"][0]
+    assert "Lunch?" in str(embed)
+    assert "Pizza" in str(embed)
+    assert "Tacos" in str(embed)
+    assert "<t:" in str(embed)  # closes in an hour
+    buttons = [c for row in poll_message["components"] for c in row["components"]]
+    sushi = next(c["custom_id"] for c in buttons if c.get("label", "").startswith("Sushi"))
+    vote = await fake.click(poll_message, sushi, user=bob)
+    assert vote.ephemeral
+    assert "Sushi" in vote.content

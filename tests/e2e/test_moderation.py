@@ -129,6 +129,8 @@ async def test_flood_is_bulk_deleted_and_member_timed_out_with_modlog_and_case(w
         7,
     )
     assert embed["footer"]["text"] == f"Case #{case.id}"
+    counter = w.bot.app.metrics.registry.get_sample_value
+    assert counter("hanabi_automod_actions_total", {"rule": "flood", "action": "timeout"}) == 1.0
 
 
 @pytest.mark.asyncio

@@ -764,3 +764,27 @@ async def test_music_by_text_prefix(
     refusal = await fake.wait_for_message(channel.id, lambda m: "Usage" in m["content"])
     assert "`level` must be between 0 and 150" in refusal["content"]
     assert "Usage: `!volume <level>`" in refusal["content"]
+
+
+@pytest.mark.asyncio
+async def test_music_metrics_show_nodes_and_players(
+    music_bot: RunningBot,
+    fake: FakeDiscord,
+    guild: FakeGuild,
+    voice: FakeChannel,
+    alice: FakeMember,
+    node: FakeLavalink,
+) -> None:
+    import aiohttp
+
+    async def scrape() -> str:
+        async with aiohttp.ClientSession() as http, http.get(f"{music_bot.metrics_url}/metrics") as response:
+            return await response.text()
+
+    before = await scrape()
+    assert 'hanabi_lavalink_nodes{state="available"} 1.0' in before
+    assert "hanabi_music_players 0.0" in before
+    await start_playing(fake, node, guild, voice, alice)
+    after = await scrape()
+    assert "hanabi_music_players 1.0" in after
+    assert 'hanabi_lavalink_frame_deficit{node="main"}' in after

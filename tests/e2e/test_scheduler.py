@@ -116,6 +116,9 @@ async def test_interval_announcement_posts_at_the_right_times(
     await quiet()
     assert len(posts(fake, news)) == 2
     assert post_requests(fake, guild.channel("general")) == []
+    runs = sbot.app.metrics.registry.get_sample_value
+    assert runs("hanabi_scheduler_runs_total", {"kind": "announcement", "outcome": "sent"}) == 2.0
+    assert runs("hanabi_scheduler_missed_runs_total") in (None, 0.0)  # on time: nothing missed
 
 
 @pytest.mark.asyncio
@@ -314,10 +317,13 @@ async def test_restart_after_missed_runs_posts_once(
     async with running_bot(fake, database_url, tmp_path, overrides={"clock": clock}, scheduler_poll_seconds=POLL):
         await create(fake, mod, news, "every 30m")
     clock.advance(hours=3, minutes=10)  # 12:00 -> 15:10 while down: six runs missed
-    async with running_bot(fake, database_url, tmp_path, overrides={"clock": clock}, scheduler_poll_seconds=POLL):
+    async with running_bot(
+        fake, database_url, tmp_path, overrides={"clock": clock}, scheduler_poll_seconds=POLL
+    ) as restarted:
         await fake.wait_for_message(news, timeout=3)
         await quiet()
         assert len(posts(fake, news)) == 1
+        assert restarted.app.metrics.registry.get_sample_value("hanabi_scheduler_missed_runs_total") == 1.0
         # The schedule continues from now: next run 15:30, not 12:30 + n.
         clock.advance(minutes=19)
         await quiet()

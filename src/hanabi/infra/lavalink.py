@@ -186,6 +186,14 @@ def track_to_lavalink(track: Track) -> Any:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class BackendHealth:
+    available: int
+    unavailable: int
+    players: int
+    frame_deficit: dict[str, float]
+
+
 class LavalinkBackend:
     """`MusicBackend` over lavalink.py 5: several nodes, least-loaded placement, failover, session resuming."""
 
@@ -216,6 +224,20 @@ class LavalinkBackend:
 
     def set_events(self, events: BackendEvents) -> None:
         self._events = events
+
+    def health(self) -> BackendHealth:
+        """Node availability, players on this process and each node's frame deficit, for the metrics."""
+        if self._client is None:
+            return BackendHealth(available=0, unavailable=len(self._specs), players=0, frame_deficit={})
+        nodes = list(self._client.node_manager.nodes)
+        available = sum(1 for node in nodes if node.available)
+        deficit = {str(node.name): float(node.stats.frames_deficit) for node in nodes if node.available}
+        return BackendHealth(
+            available=available,
+            unavailable=len(nodes) - available,
+            players=len(self._client.player_manager.players),
+            frame_deficit=deficit,
+        )
 
     def session_key(self, node_name: str) -> str:
         return f"{node_name}@{self._scope}"

@@ -38,6 +38,34 @@ class Metrics:
             "hanabi_gateway_latency_seconds", "Heartbeat round trip per shard", ["shard"], registry=self.registry
         )
         self.guilds = Gauge("hanabi_guilds", "Guilds this process serves", registry=self.registry)
+        # Feature metrics: scheduler, automod, music.
+        self.scheduler_runs = Counter(
+            "hanabi_scheduler_runs",
+            "Announcement and reminder runs by outcome (sent, failed, paused, skipped)",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.scheduler_missed = Counter(
+            "hanabi_scheduler_missed_runs",
+            "Runs claimed later than their time plus one poll interval (downtime or a slow pass)",
+            registry=self.registry,
+        )
+        self.automod_actions = Counter(
+            "hanabi_automod_actions",
+            "Automod actions taken, by rule and action (dry-run verdicts count as action=dry_run)",
+            ["rule", "action"],
+            registry=self.registry,
+        )
+        self.lavalink_nodes = Gauge(
+            "hanabi_lavalink_nodes", "Configured Lavalink nodes by state", ["state"], registry=self.registry
+        )
+        self.music_players = Gauge("hanabi_music_players", "Music players on this process", registry=self.registry)
+        self.lavalink_frame_deficit = Gauge(
+            "hanabi_lavalink_frame_deficit",
+            "Audio frames missing per minute on each Lavalink node (stutter)",
+            ["node"],
+            registry=self.registry,
+        )
         # --- integrations (issue 7): upstream APIs (weather, translation, Wikipedia) ---
         self.upstream_requests = Counter(
             "hanabi_upstream_requests",

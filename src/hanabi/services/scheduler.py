@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 
 from hanabi.errors import DomainError, InvalidInput, NotFound, PermissionDenied
 from hanabi.infra.clock import Clock
+from hanabi.infra.metrics import Metrics
 from hanabi.repositories.schedules import AnnouncementRow, NewAnnouncement, ReminderRow, ScheduleRepository
 from hanabi.services.guild_settings import GuildSettingsService
 from hanabi.services.schedule_parser import Schedule, parse_schedule, parse_when, validate_timezone
@@ -173,7 +174,9 @@ class SchedulerService:
         clock: Clock,
         poll_seconds: float = 0.5,
         batch_size: int = 20,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._repository = repository
         self._guild_settings = guild_settings
         self._clock = clock
@@ -420,13 +423,27 @@ class SchedulerService:
                 sent += 1
             elif outcome is False:
                 failures += 1
+            if outcome is not None:
+                self._count("announcement", "sent" if outcome else "failed")
+                if (now - row.next_run).total_seconds() > self._poll_seconds + 1:
+                    self._count_missed()
         reminders = 0
         for reminder in await self._repository.claim_reminders(now, self.worker_id, self._batch_size):
             if await self._run_reminder(reminder, now, sender):
                 reminders += 1
+                self._count("reminder", "sent")
             else:
                 failures += 1
+                self._count("reminder", "failed")
         return RunReport(sent, reminders, failures)
+
+    def _count(self, kind: str, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.scheduler_runs.labels(kind=kind, outcome=outcome).inc()
+
+    def _count_missed(self) -> None:
+        if self._metrics is not None:
+            self._metrics.scheduler_missed.inc()
 
     async def _run_announcement(self, row: AnnouncementRow, now: datetime, sender: AnnouncementSender) -> bool | None:
         """True sent, False failed, None not ours (another process claimed it)."""
@@ -454,6 +471,7 @@ class SchedulerService:
             "the channel was deleted" if failure.kind == "channel_gone" else f"missing permission: {failure.detail}"
         )
         await self._repository.set_paused(row.guild_id, row.id, paused=True, reason=reason)
+        self._count("announcement", "paused")
         log.warning("announcement %d in guild %d paused: %s", row.id, row.guild_id, reason)
         modlog = (await self._guild_settings.get(row.guild_id)).modlog_channel_id
         if modlog is None or modlog == row.channel_id:
