@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -99,10 +102,23 @@ async def test_readyz_is_503_before_ready_and_200_after(fake: FakeDiscord, datab
         assert await bot.terminate() == 0, bot.text
 
 
+@pytest.fixture
+def embedded_home() -> Iterator[Path]:
+    """Outside pytest's basetemp: pytest keeps that 0700, and as root the embedded PostgreSQL runs as its own
+    system user, which must be able to traverse to its data directory."""
+    path = Path(tempfile.mkdtemp(prefix="hanabi-embedded-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.asyncio
 async def test_embedded_postgres_starts_migrates_and_is_reused(
-    fake: FakeDiscord, guild: FakeGuild, tmp_path: Path
+    fake: FakeDiscord, guild: FakeGuild, embedded_home: Path
 ) -> None:
+    tmp_path = embedded_home
     env = _env(fake, DATA_DIR=str(tmp_path / "data"))
     env.pop("DATABASE_URL", None)
     first = await start_bot_process(env, cwd=tmp_path)
