@@ -326,6 +326,44 @@ class Settings(BaseSettings):
     gc_tuning: bool = Field(True, description="After startup: gc.freeze() and higher thresholds (shorter GC pauses)")
     uvloop: bool = Field(False, description="Run on uvloop when it is installed (Linux/macOS)")
 
+    # --- dashboard --- (issue 13; on only when the four OAuth/session settings are all set)
+    web_host: str = Field("127.0.0.1", description="Address the web dashboard listens on")
+    web_port: int = Field(8080, ge=0, le=65535, description="Port of the web dashboard (0 picks a free one)")
+    web_in_bot: bool = Field(True, description="Serve the dashboard inside the bot process (else python -m hanabi.web)")
+    discord_client_id: int | None = Field(None, description="OAuth2 client id (the application id)")
+    discord_client_secret: SecretStr | None = Field(None, description="OAuth2 client secret")
+    dashboard_url: str | None = Field(None, description="Public base URL of the dashboard, for the OAuth redirect")
+    session_secret: SecretStr | None = Field(None, description="Secret keying dashboard sessions and CSRF tokens")
+    discord_oauth_url: str = Field("https://discord.com", description="Discord OAuth2 base URL (tests: the fake)")
+
+    @field_validator("discord_client_id", "discord_client_secret", "dashboard_url", "session_secret", mode="before")
+    @classmethod
+    def _dashboard_blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("dashboard_url", "discord_oauth_url", mode="after")
+    @classmethod
+    def _dashboard_urls(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("an http(s) URL such as https://hanabi.example.com")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _dashboard_complete(self) -> Settings:
+        names = ("discord_client_id", "discord_client_secret", "dashboard_url", "session_secret")
+        missing = [name.upper() for name in names if getattr(self, name) is None]
+        if 0 < len(missing) < len(names):
+            raise ValueError(f"the web dashboard needs {', '.join(missing)} as well (or none of the four)")
+        if self.session_secret is not None and len(self.session_secret.get_secret_value()) < 32:
+            raise ValueError("SESSION_SECRET must be at least 32 random characters (secrets.token_urlsafe(48))")
+        return self
+
+    @property
+    def dashboard_enabled(self) -> bool:
+        return None not in (self.discord_client_id, self.discord_client_secret, self.dashboard_url, self.session_secret)
+
 
 class SettingsError(Exception):
     """A configuration problem, already phrased for the person running the bot."""

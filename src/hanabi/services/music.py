@@ -296,6 +296,10 @@ class MusicService:
         await self._repository.set_dj_role(guild_id, role_id)
         self._dj_roles[guild_id] = role_id
 
+    def forget_dj_role(self, guild_id: int) -> None:
+        """Drop the cached DJ role (changed elsewhere, e.g. from the dashboard in another process)."""
+        self._dj_roles.pop(guild_id, None)
+
     # /play -------------------------------------------------------------------------------------------------------
 
     def resolve_query(self, query: str) -> str:

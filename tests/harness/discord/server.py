@@ -9,6 +9,7 @@ from aiohttp import web
 
 from tests.harness.discord.driver import DriverMixin
 from tests.harness.discord.gateway import GatewayMixin
+from tests.harness.discord.oauth import FakeOAuth
 from tests.harness.discord.rest import RestMixin
 from tests.harness.discord.world import FakeGuild, FakeRole
 from tests.harness.payloads import Perm, user_payload
@@ -20,10 +21,12 @@ class FakeDiscord(DriverMixin, GatewayMixin, RestMixin):
     def __init__(self, *, shard_count: int = 1, max_concurrency: int = 1) -> None:
         super().__init__(shard_count=shard_count, max_concurrency=max_concurrency)
         self._runner: web.AppRunner | None = None
+        self.oauth = FakeOAuth(self)  # OAuth2 for the web dashboard (tests/harness/discord/oauth.py)
 
     async def start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/gateway", self._gateway_handler)
+        self.oauth.register(app)  # before the REST catch-all below
         app.router.add_route("*", "/{tail:.*}", self._rest_entry)
         # A short shutdown timeout: the bot's keep-alive connections must not stall test teardown.
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5, access_log=None)
