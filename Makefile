@@ -36,7 +36,7 @@ pytest: $(DEV_STAMP)
 test: lint typecheck pytest
 
 bench: $(DEV_STAMP)
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

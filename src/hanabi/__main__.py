@@ -13,6 +13,7 @@ import hikari
 from pydantic import SecretStr
 
 from hanabi.config import Settings, SettingsError, load_settings
+from hanabi.infra import gcstats
 from hanabi.infra.logging import configure_logging
 
 log = logging.getLogger("hanabi")
@@ -60,10 +61,13 @@ async def run(settings: Settings) -> int:
         )
         return EXIT_FAILURE
 
+    if settings.gc_tuning:
+        gcstats.tune_after_startup()
     bot_closed = asyncio.ensure_future(app.bot.join())
     stop_requested = asyncio.ensure_future(stop.wait())
     await asyncio.wait({bot_closed, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down")
+    gcstats.write_stats()  # before close(): a bot stopped while still draining a backlog may be killed
     await app.close()
     for task in (bot_closed, stop_requested):
         task.cancel()
@@ -86,7 +90,18 @@ def main() -> None:
         log_format=settings.log_format,
         levels=settings.log_levels,
     )
-    sys.exit(asyncio.run(run(settings)))
+    gcstats.install_from_env()
+    loop_factory = None
+    if settings.uvloop:
+        try:
+            import uvloop  # type: ignore[import-not-found, unused-ignore]  # optional: pip install uvloop
+        except ImportError:
+            print("UVLOOP=true but uvloop is not installed; using asyncio's loop", file=sys.stderr)
+        else:
+            loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        code = runner.run(run(settings))
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -396,7 +396,7 @@ class AutomodEngine:
 
     # -- verdicts, strikes, escalation ------------------------------------------------------------------------
 
-    def _verdict(  # noqa: PLR0917
+    def _verdict(
         self,
         config: AutomodConfig,
         msg: MessageFacts,

@@ -39,6 +39,15 @@ def describe_dsn(dsn: str) -> str:
     return f"{host}{port}{parts.path or ''}"
 
 
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's default `RESET ALL; UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()`.
+
+    asyncpg still rolls back an unfinished transaction before this runs; Hanabi sets no session state, listens on
+    no pooled connection and releases its one session advisory lock (migrations) itself, so the extra round trip
+    on every release bought nothing (docs/benchmarks.md).
+    """
+
+
 async def open_database(
     database_url: str | None, data_dir: Path, *, min_size: int = 2, max_size: int = 10
 ) -> AsyncIterator[Database]:
@@ -51,7 +60,9 @@ async def open_database(
         dsn = await embedded.start()
         kind, description = "embedded", f"embedded at {embedded.pgdata}"
     try:
-        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=30)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, command_timeout=30, reset=_keep_session
+        )
         try:
             async with pool.acquire() as conn:
                 applied = await apply_migrations(conn)

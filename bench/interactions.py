@@ -1,0 +1,116 @@
+"""Interaction latency: /ping (no I/O of its own but one REST call), /balance (one read), /pay (a transaction).
+
+    .venv/bin/python bench/interactions.py [--rates 50,200,500,1000,1500] [--seconds 10] [--quick] [--json out]
+
+Open-loop at fixed offered rates; latency is dispatch (INTERACTION_CREATE written to the gateway socket) to the
+bot's interaction callback arriving at the fake, measured in the fake's process. 4,000 members take turns so
+the default per-user cooldown (5 uses per 10 s) never refuses a command; every member holds 1,000,000 points.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+
+from _harness import (
+    DEFAULT_RATES,
+    BenchDiscord,
+    StepResult,
+    base_parser,
+    bot_session,
+    extra_env,
+    highest_sustained,
+    open_loop,
+    seed_wallets,
+    warm_up,
+    write_json,
+)
+
+from tests.harness.discord import FakeMember
+from tests.harness.discord.state import InteractionRecord
+
+MEMBERS = 4_000
+
+
+def build(fake: BenchDiscord) -> None:
+    fake.add_guild("Bench", members=MEMBERS)
+
+
+async def seed(dsn: str, fake: BenchDiscord) -> None:
+    guild = next(iter(fake.guilds.values()))
+    await seed_wallets(dsn, [m.id for m in guild.members.values()])
+
+
+async def senders(fake: BenchDiscord) -> dict[str, Callable[[int], Awaitable[InteractionRecord]]]:
+    guild = next(iter(fake.guilds.values()))
+    people: list[FakeMember] = [m for m in guild.members.values() if not m.user.get("bot") and m.id != fake.owner_id]
+    result: dict[str, Callable[[int], Awaitable[InteractionRecord]]] = {}
+    for name in ("ping", "balance"):
+        reply = await fake.slash(name, user=people[0])
+        template = fake.interactions[reply.interaction_id]
+        payloads = [fake.prepare(template, member) for member in people]
+        counter = itertools.count()
+
+        def make(template: InteractionRecord = template, payloads: list = payloads, counter=counter):  # type: ignore[no-untyped-def, type-arg]
+            async def send(_: int) -> InteractionRecord:
+                return await fake.fire(payloads[next(counter) % len(payloads)], template)
+
+            return send
+
+        result[name] = make()
+    reply = await fake.slash("pay", {"user": people[1], "amount": 1}, user=people[0])
+    template = fake.interactions[reply.interaction_id]
+    command = await fake.wait_command("pay")
+    payloads = []
+    for index, member in enumerate(people):
+        target = people[(index + 1) % len(people)]
+        options, resolved = fake._command_options(command, [], {"user": target, "amount": 1}, guild)
+        data = dict(template.payload["data"]) | {"options": options, "resolved": resolved}
+        payloads.append(fake.prepare(template, member, data))
+    pay_counter = itertools.count()
+
+    async def send_pay(_: int) -> InteractionRecord:
+        return await fake.fire(payloads[next(pay_counter) % len(payloads)], template)
+
+    result["pay"] = send_pay
+    return result
+
+
+async def run(rates: list[float], seconds: float, commands: list[str], settings: dict[str, str]) -> dict[str, object]:
+    figures: dict[str, object] = {}
+    async with bot_session(build, seed=seed, settings=settings) as session:
+        fake = session.fake
+        send = await senders(fake)
+        for name in commands:
+            await warm_up(fake, send[name])
+            steps: list[StepResult] = []
+            for rate in rates:
+                step = await open_loop(fake, f"/{name}", rate, seconds, send[name], bot=session.bot)
+                print(step.row(), flush=True)
+                steps.append(step)
+                if not step.p99 < 1.0:  # hopeless: higher rates would only queue longer
+                    break
+            best = highest_sustained(steps)
+            print(f"/{name}: highest rate sustained with p99 < 100 ms: {best:.0f}/s", flush=True)
+            figures[name] = {"steps": [s.as_dict() for s in steps], "sustained": best}
+        figures["bot_rss_mb"] = round(session.bot.rss() / 2**20, 1)
+    return figures
+
+
+def main() -> None:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--rates", default=",".join(str(r) for r in DEFAULT_RATES))
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--commands", default="ping,balance,pay")
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    seconds = args.seconds
+    if args.quick:
+        rates, seconds = [200, 1000], 3
+    figures = asyncio.run(run(rates, seconds, args.commands.split(","), extra_env(args.env)))
+    write_json(args.json, {"interactions": figures})
+
+
+if __name__ == "__main__":
+    main()
