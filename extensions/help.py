@@ -507,8 +507,10 @@ class Help(lightbulb.SlashCommand, name="help", description="What Hanabi can do:
         )
 
 
-@loader.listener(hikari.InteractionCreateEvent)
-async def on_help_select(event: hikari.InteractionCreateEvent, client: lightbulb.Client, settings: Settings) -> None:
+@loader.listener(hikari.ComponentInteractionCreateEvent)
+async def on_help_select(
+    event: hikari.ComponentInteractionCreateEvent, client: lightbulb.Client, settings: Settings
+) -> None:
     interaction = component_with_prefix(event, SECTION_SELECT)
     if interaction is None:
         return

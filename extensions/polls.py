@@ -364,8 +364,8 @@ async def _on_component(responder: Responder, polls: PollService) -> None:
         raise InvalidInput("This button belongs to an older version of the poll; it no longer works.")
 
 
-@loader.listener(hikari.InteractionCreateEvent)
-async def on_poll_component(event: hikari.InteractionCreateEvent, polls: PollService) -> None:
+@loader.listener(hikari.ComponentInteractionCreateEvent)
+async def on_poll_component(event: hikari.ComponentInteractionCreateEvent, polls: PollService) -> None:
     interaction = component_with_prefix(event, PREFIX)
     if interaction is None:
         return

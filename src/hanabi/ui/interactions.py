@@ -25,11 +25,12 @@ class MentionSettings(TypedDict):
 NO_MENTIONS: Final[MentionSettings] = {"mentions_everyone": False, "user_mentions": False, "role_mentions": False}
 
 
-def component_with_prefix(event: hikari.InteractionCreateEvent, prefix: str) -> hikari.ComponentInteraction | None:
+def component_with_prefix(
+    event: hikari.ComponentInteractionCreateEvent, prefix: str
+) -> hikari.ComponentInteraction | None:
+    # Listeners subscribe to component events only, so a slash command never pays for their DI context.
     interaction = event.interaction
-    if isinstance(interaction, hikari.ComponentInteraction) and interaction.custom_id.startswith(prefix):
-        return interaction
-    return None
+    return interaction if interaction.custom_id.startswith(prefix) else None
 
 
 class Responder:
