@@ -8,7 +8,6 @@ import logging
 import signal
 import sys
 
-import asyncpg
 import hikari
 from pydantic import SecretStr
 
@@ -36,7 +35,7 @@ def _secrets(settings: Settings) -> list[str]:
 
 async def run(settings: Settings) -> int:
     from container import Container
-    from hanabi.bot import Hanabi
+    from hanabi.bot import Hanabi, StartupError
 
     container = Container(settings=settings)
     app = Hanabi(settings, container)
@@ -54,11 +53,13 @@ async def run(settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    except (OSError, asyncpg.PostgresError) as exc:
-        print(
-            f"Could not start: {type(exc).__name__}: {exc}. Check DATABASE_URL and that the server runs.",
-            file=sys.stderr,
-        )
+    except StartupError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:
+        # Unexpected: one line for the operator; the traceback only with LOG_LEVEL=DEBUG.
+        log.debug("startup failed", exc_info=exc)
+        print(f"Could not start: {type(exc).__name__}: {exc}. Run with LOG_LEVEL=DEBUG for details.", file=sys.stderr)
         return EXIT_FAILURE
 
     if settings.gc_tuning:

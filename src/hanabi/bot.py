@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import math
 import os
 import pkgutil
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
+import asyncpg
 import hikari
 import lightbulb
 import miru
+from dependency_injector import providers
 from lightbulb.prefab import checks, cooldowns
+from redis.exceptions import RedisError
 
 import extensions
 from container import Container
 from hanabi import __version__
 from hanabi.config import Settings
-from hanabi.errors import CooldownActive, DomainError
+from hanabi.errors import CooldownActive, DomainError, HanabiError
 from hanabi.hybrid import HybridBridge
 from hanabi.infra.cluster import HEARTBEAT_SECONDS, Cluster, ProcessStatus, ShardStatus
 from hanabi.infra.metrics import Metrics, MetricsServer
@@ -110,6 +116,15 @@ def friendly_error(cause: BaseException) -> str | None:
     return None
 
 
+class StartupError(HanabiError):
+    """Startup failed for a reason the operator can fix; the message says which setting or service to check."""
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class FleetGatewayBot(hikari.GatewayBot):
     """A GatewayBot that takes a fleet-wide identify slot before each shard connects.
 
@@ -179,12 +194,22 @@ class Hanabi:
         try:
             await self._start()
         except BaseException:
-            await self.close()
+            try:
+                await self.close()
+            except Exception:
+                # The startup error is what the operator needs; a follow-on error while tidying up is noise.
+                log.debug("error while closing after a failed start", exc_info=True)
             raise
 
     async def _start(self) -> None:
         self._started = True
-        await self._init_resources()
+        try:
+            await self._init_resources()
+        except (OSError, asyncpg.PostgresError, RedisError, subprocess.SubprocessError, TimeoutError) as exc:
+            raise StartupError(
+                f"Could not open the database or Redis ({_describe(exc)}). Check DATABASE_URL and REDIS_URL, "
+                "and that those servers are running."
+            ) from exc
         database = await resolve(self.container.database)
         self.info = BotInfo(
             version=__version__,
@@ -204,7 +229,13 @@ class Hanabi:
                 self.readiness,
                 before_scrape=self._refresh_gauges,
             )
-            await self.metrics_server.start()
+            try:
+                await self.metrics_server.start()
+            except OSError as exc:
+                raise StartupError(
+                    f"Could not serve metrics on {self.settings.metrics_host}:{self.settings.metrics_port} "
+                    f"({_describe(exc)}). Set METRICS_PORT to a free port, or METRICS_ENABLED=false."
+                ) from exc
         if self.settings.dashboard_enabled and self.settings.web_in_bot:  # web dashboard (issue 13)
             from hanabi.web.server import start_dashboard
 
@@ -221,11 +252,19 @@ class Hanabi:
         self.bot.subscribe(hikari.ShardReadyEvent, self._on_shard_ready)
         self.cluster = await resolve(self.container.cluster)
         self.bot.cluster = self.cluster
-        await self.bot.start(
-            check_for_updates=False,
-            shard_ids=self.settings.shard_ids or None,
-            shard_count=self.settings.shard_count,
-        )
+        try:
+            await self.bot.start(
+                check_for_updates=False,
+                shard_ids=self.settings.shard_ids or None,
+                shard_count=self.settings.shard_count,
+            )
+        except hikari.UnauthorizedError:
+            raise
+        except (hikari.HTTPError, aiohttp.ClientError, OSError) as exc:
+            raise StartupError(
+                f"Could not reach Discord at {self.settings.discord_rest_url} ({_describe(exc)}). "
+                "Check the network connection (and DISCORD_REST_URL)."
+            ) from exc
 
     def _prefix_resolver(self, settings_service: GuildSettingsService) -> Callable[[int | None], Awaitable[str]]:
         default = self.settings.command_prefix
@@ -238,9 +277,12 @@ class Hanabi:
         return prefix_for
 
     async def _init_resources(self) -> None:
-        result = self.container.init_resources()
-        if result is not None:
-            await result
+        # One at a time, in declaration order (dependencies first as needed): the first failure stops startup
+        # with nothing else in flight, instead of dependency-injector's gather cancelling the others noisily.
+        for provider in self.container.traverse(types=[providers.Resource]):
+            result = provider.init()
+            if inspect.isawaitable(result):
+                await result
 
     async def close(self) -> None:
         if not self._started:

@@ -154,3 +154,34 @@ def _postgres_running_on(directory: Path) -> bool:
         if "postgres" in text and str(directory) in text:
             return True
     return False
+
+
+@pytest.mark.asyncio
+async def test_unreachable_discord_is_one_clear_line(database_url: str, tmp_path: Path) -> None:
+    from tests.harness.bot import free_port
+
+    env = {
+        "DISCORD_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX1aB.abcdefghijklmnopqrstuvwxyz0123456789AB",
+        "DISCORD_REST_URL": f"http://127.0.0.1:{free_port()}/api/v10",  # nothing listens there
+        "DATABASE_URL": database_url,
+    }
+    bot = await start_bot_process(env, cwd=tmp_path)
+    assert await bot.exited() == 1
+    assert "Could not reach Discord at http://127.0.0.1:" in bot.text
+    assert "Traceback" not in bot.text
+
+
+@pytest.mark.asyncio
+async def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    from tests.harness.bot import free_port
+
+    env = {
+        "DISCORD_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX1aB.abcdefghijklmnopqrstuvwxyz0123456789AB",
+        "DATABASE_URL": f"postgresql://hanabi:s3cret-pw@127.0.0.1:{free_port()}/hanabi",
+    }
+    bot = await start_bot_process(env, cwd=tmp_path)
+    assert await bot.exited() == 1
+    assert "Could not open the database or Redis" in bot.text
+    assert "Check DATABASE_URL and REDIS_URL" in bot.text
+    assert "Traceback" not in bot.text
+    assert "s3cret-pw" not in bot.text
