@@ -38,7 +38,7 @@ from hanabi.infra.observability import Observability
 from hanabi.services.guild_settings import GuildSettingsService
 from hanabi.ui.permissions import permission_names
 from hanabi.web.server import DashboardServer  # web dashboard (issue 13)
-from hanabi.wiring import register_dependencies, resolve
+from hanabi.wiring import precompile_command_injection, register_dependencies, resolve
 
 log = logging.getLogger(__name__)
 # One INFO line per command invocation (guild, user, command, outcome, duration; never content or tokens).
@@ -379,6 +379,7 @@ class Hanabi:
 
     async def _on_started(self, _: hikari.StartedEvent) -> None:
         await self.client.start()
+        precompile_command_injection(self.client)  # after sync: that is when lightbulb maps the commands
         if self.cluster is not None:
             await self.cluster.report(self.process_status())
             self._heartbeat = asyncio.create_task(self._report_status_forever(), name="hanabi-cluster-heartbeat")

@@ -108,3 +108,19 @@ async def test_metrics_count_commands_and_readyz_reflects_the_gateway(
         assert 'hanabi_commands_total{command="ping",outcome="success"} 1.0' in text
         assert 'hanabi_command_duration_seconds_count{command="ping"} 1.0' in text
         assert "hanabi_gateway_latency_seconds" in text
+
+
+@pytest.mark.asyncio
+async def test_command_resolvers_are_generated_once_not_per_call(
+    bot: RunningBot, fake: FakeDiscord, guild: FakeGuild
+) -> None:
+    import inspect
+
+    from extensions.meta import Ping
+
+    method = inspect.getattr_static(Ping, "invoke")
+    resolver = method._dependency_func
+    assert resolver is not None  # generated at startup for every command
+    await fake.slash("ping", guild=guild)
+    await fake.slash("ping", guild=guild)
+    assert method._dependency_func is resolver  # and reused by every invocation
