@@ -128,3 +128,11 @@ def test_inconsistent_shard_settings_are_explained(
         load_settings()
     assert phrase in str(info.value)
     assert TOKEN not in str(info.value)
+
+
+def test_readme_documents_every_setting() -> None:
+    from hanabi.config import Settings
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    undocumented = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in readme]
+    assert undocumented == []
