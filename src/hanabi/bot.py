@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import asyncpg
@@ -37,8 +37,10 @@ from hanabi.infra.metrics import Metrics, MetricsServer
 from hanabi.infra.observability import Observability
 from hanabi.services.guild_settings import GuildSettingsService
 from hanabi.ui.permissions import permission_names
-from hanabi.web.server import DashboardServer  # web dashboard (issue 13)
 from hanabi.wiring import precompile_command_injection, register_dependencies, resolve
+
+if TYPE_CHECKING:
+    from hanabi.web.server import DashboardServer  # web dashboard (issue 13)
 
 log = logging.getLogger(__name__)
 # One INFO line per command invocation (guild, user, command, outcome, duration; never content or tokens).
