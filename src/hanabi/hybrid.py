@@ -75,6 +75,27 @@ def slash_only_reason(command: type[CommandBase]) -> str | None:
     return None
 
 
+def _inherited(command: type[CommandBase], attribute: str) -> Any:
+    """A command's own value, else its (sub)group's, else the root group's: Discord applies the root's."""
+    value = getattr(command._command_data, attribute, hikari.UNDEFINED)
+    parent: Any = command._command_data.parent
+    while value is hikari.UNDEFINED and parent is not None:
+        value = getattr(parent, attribute, hikari.UNDEFINED)
+        parent = getattr(parent, "parent", None)
+    return value
+
+
+def required_permissions(command: type[CommandBase]) -> hikari.Permissions:
+    """`default_member_permissions` as Discord enforces it for the slash form (set on the root group)."""
+    value = _inherited(command, "default_member_permissions")
+    return value if isinstance(value, hikari.Permissions) else hikari.Permissions.NONE
+
+
+def allowed_in_dms(command: type[CommandBase]) -> bool:
+    contexts = _inherited(command, "contexts")
+    return contexts is hikari.UNDEFINED or hikari.ApplicationContextType.BOT_DM in contexts
+
+
 # usage ------------------------------------------------------------------------------------------------------------
 
 
@@ -572,15 +593,17 @@ class HybridBridge:
         guild_id = message.guild_id
         resolver = ArgumentResolver(bot, message, guild_id)
         options = await parse_options(parsed.command, parsed.arguments, resolver)
-        data = parsed.command._command_data
 
         member: hikari.InteractionMember | None = None
+        if guild_id is None and not allowed_in_dms(parsed.command):
+            await self.reply_briefly(message, "This command works only in a server.")
+            return None
         if guild_id is not None:
             author_member = message.member
             if author_member is None:
                 return None
             member = to_interaction_member(bot.cache, author_member, message.channel_id)
-            required = data.default_member_permissions
+            required = required_permissions(parsed.command)
             if required and (member.permissions & required) != required:
                 from hanabi.ui.permissions import missing_permissions, permission_names
 

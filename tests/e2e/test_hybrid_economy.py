@@ -120,3 +120,17 @@ async def test_poll_created_by_prefix_takes_votes_on_its_buttons(
     vote = await fake.click(poll_message, sushi, user=bob)
     assert vote.ephemeral
     assert "Sushi" in vote.content
+
+
+async def test_server_only_commands_and_group_permissions_hold_for_the_prefix_path(
+    bot: RunningBot, fake: FakeDiscord, guild: FakeGuild, alice: FakeMember
+) -> None:
+    dm = fake.dm_channel_for(alice.id)
+    await fake.say("!shop list", author=alice, channel=dm)
+    reply = await fake.wait_for_message(dm.id, lambda m: _from_bot(fake, m))
+    assert reply["content"] == "This command works only in a server."
+
+    # /automod's subcommands inherit the group's Manage Server requirement, as Discord applies it to slash.
+    said = await fake.say("!automod status", author=alice, channel=guild.default_channel)
+    refusal = await fake.wait_for_message(guild.default_channel.id, _reply_to(said))
+    assert "You need the **Manage Server** permission" in refusal["content"]
