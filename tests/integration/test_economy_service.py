@@ -76,6 +76,10 @@ async def assert_invariants(database: Database) -> None:
     for balance in {0, 1, *wallets.values()}:
         expected = sum(1 for b in wallets.values() if b > balance)
         assert await index.count_above(balance) == expected
+    stale = await database.pool.fetchval(
+        "SELECT count(*) FROM economy_members m JOIN wallets w USING (user_id) WHERE m.balance <> w.balance"
+    )
+    assert stale == 0, "server-rank balances (economy_members) out of step with wallets"
 
 
 @pytest.mark.asyncio
@@ -298,3 +302,23 @@ async def test_ranks_and_server_leaderboard(economy: EconomyService) -> None:
     assert server.caller.rank == 2
     profile = await economy.profile(4, GUILD)
     assert (profile.global_rank, profile.server_rank) == (4, 2)
+
+
+@pytest.mark.asyncio
+async def test_server_ranks_follow_every_balance_change(database_url: str) -> None:
+    """economy_members.balance (0009) is kept in step by triggers; server ranks read it through an index."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("INSERT INTO wallets (user_id) VALUES (1), (2), (3)")
+        await conn.execute("UPDATE wallets SET balance = 50 WHERE user_id = 1")
+        await conn.execute("INSERT INTO economy_members (guild_id, user_id) VALUES (9, 1), (9, 2), (8, 1)")
+        await conn.execute("UPDATE wallets SET balance = 70 WHERE user_id = 2")
+        await conn.execute("UPDATE wallets SET balance = 20 WHERE user_id = 1")
+        rows = await conn.fetch("SELECT guild_id, user_id, balance FROM economy_members ORDER BY guild_id, user_id")
+        assert [tuple(r) for r in rows] == [(8, 1, 20), (9, 1, 20), (9, 2, 70)]
+        mismatched = await conn.fetchval(
+            "SELECT count(*) FROM economy_members m JOIN wallets w USING (user_id) WHERE m.balance <> w.balance"
+        )
+        assert mismatched == 0
+    finally:
+        await conn.close()

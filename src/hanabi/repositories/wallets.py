@@ -202,8 +202,8 @@ class WalletRepository:
             """
             SELECT w.user_id, w.balance, w.streak, w.last_daily
             FROM economy_members m JOIN wallets w ON w.user_id = m.user_id
-            WHERE m.guild_id = $1 AND w.balance > 0
-            ORDER BY w.balance DESC, w.user_id LIMIT $2 OFFSET $3
+            WHERE m.guild_id = $1 AND m.balance > 0
+            ORDER BY m.balance DESC, m.user_id LIMIT $2 OFFSET $3
             """,
             guild_id,
             limit,
@@ -214,8 +214,8 @@ class WalletRepository:
     async def guild_count_above(self, guild_id: int, balance: int) -> int:
         value = await self._pool.fetchval(
             """
-            SELECT count(*) FROM economy_members m JOIN wallets w ON w.user_id = m.user_id
-            WHERE m.guild_id = $1 AND w.balance > $2
+            SELECT count(*) FROM economy_members
+            WHERE guild_id = $1 AND balance > $2  -- an index range: economy_members_rank (0009)
             """,
             guild_id,
             balance,
