@@ -41,8 +41,10 @@ async def test_a_double_click_storm_leaves_one_vote_per_single_choice_voter(data
     pid = await new_poll(service)
     await asyncio.gather(*(service.vote(pid, 10, [i % 3]) for i in range(30)))
     poll = await service.get(pid)
-    assert poll.voters == 1
-    assert sum(o.votes for o in poll.options) <= 1
+    # The clicks are serialised in whatever order they reach PostgreSQL; pressing one's current choice again
+    # removes it, so the storm may end with no vote. It can never end with two.
+    assert poll.voters in (0, 1)
+    assert sum(o.votes for o in poll.options) == poll.voters
 
 
 @pytest.mark.asyncio
