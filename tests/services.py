@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -22,11 +23,16 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _TEMPLATE_LOCK = 0x7465737473  # "tests"
 
 
-def unavailable(what: str, error: BaseException) -> None:
-    message = f"{what} is not reachable ({type(error).__name__}: {error})"
+def missing(message: str) -> NoReturn:
+    """The one rule for absent services and tools: a skip with a one-line reason, a failure under CI=true
+    (where `.ci/run` provides everything)."""
     if IN_CI:
         pytest.fail(f"{message}; CI=true requires it", pytrace=False)
     pytest.skip(message)
+
+
+def unavailable(what: str, error: BaseException) -> NoReturn:
+    missing(f"{what} is not reachable ({type(error).__name__}: {error})")
 
 
 def dsn_for(database: str) -> str:

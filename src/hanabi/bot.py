@@ -12,7 +12,6 @@ import pkgutil
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,20 +22,19 @@ import hikari
 import lightbulb
 import miru
 from dependency_injector import providers
-from lightbulb.prefab import checks, cooldowns
 from redis.exceptions import RedisError
 
 import extensions
 from container import Container
 from hanabi import __version__
 from hanabi.config import Settings
-from hanabi.errors import CooldownActive, DomainError, HanabiError
+from hanabi.errors import HanabiError
 from hanabi.hybrid import HybridBridge
 from hanabi.infra.cluster import HEARTBEAT_SECONDS, Cluster, ProcessStatus, ShardStatus
 from hanabi.infra.metrics import Metrics, MetricsServer
 from hanabi.infra.observability import Observability
 from hanabi.services.guild_settings import GuildSettingsService
-from hanabi.ui.permissions import permission_names
+from hanabi.ui.errors import error_reply
 from hanabi.wiring import precompile_command_injection, register_dependencies, resolve
 
 if TYPE_CHECKING:
@@ -99,23 +97,6 @@ class BotInfo:
 
     def uptime(self) -> float:
         return time.monotonic() - self.started_monotonic
-
-
-def friendly_error(cause: BaseException) -> str | None:
-    """The user-facing text for an error that is the user's to fix; None for a bug on our side."""
-    if isinstance(cause, CooldownActive):
-        return f"{cause.user_message} Try again <t:{int(cause.until)}:R>."
-    if isinstance(cause, DomainError):
-        return cause.user_message
-    if isinstance(cause, cooldowns.OnCooldown):
-        return f"Slow down a little: try again <t:{int(time.time() + cause.remaining) + 1}:R>."
-    if isinstance(cause, checks.NotOwner):
-        return "Only the bot's owners can use this command."
-    if isinstance(cause, checks.MissingRequiredPermission):
-        return f"You need the {permission_names(cause.missing)} permission to use this command."
-    if isinstance(cause, checks.BotMissingRequiredPermissions):
-        return f"I need the {permission_names(cause.missing)} permission here to do that."
-    return None
 
 
 class StartupError(HanabiError):
@@ -253,7 +234,9 @@ class Hanabi:
         self.bot.subscribe(hikari.StartedEvent, self._on_started)
         self.bot.subscribe(hikari.ShardReadyEvent, self._on_shard_ready)
         self.cluster = await resolve(self.container.cluster)
-        self.bot.cluster = self.cluster
+        # Alone, hikari's own startup windows pace identifies; only a fleet needs the Redis slots (and the extra
+        # GET /gateway/bot that finds the bucket count).
+        self.bot.cluster = self.cluster if self.cluster.kind != "local" else None
         try:
             await self.bot.start(
                 check_for_updates=False,
@@ -445,21 +428,10 @@ class Hanabi:
     async def _on_command_error(self, exc: lightbulb.exceptions.ExecutionPipelineFailedException) -> bool:
         ctx = exc.context
         cause: BaseException = exc.causes[0] if exc.causes else exc
-        message = friendly_error(cause)
-        if message is not None:
-            self._observe(ctx, "refused")
-        else:
-            error_id = uuid.uuid4().hex[:8]
-            self._observe(ctx, "error")
-            log.error(
-                "command /%s failed [error id %s] (guild %s, user %s)",
-                ctx.command_data.qualified_name,
-                error_id,
-                ctx.guild_id,
-                ctx.user.id,
-                exc_info=(type(cause), cause, cause.__traceback__),
-            )
-            message = f"Sorry, something went wrong on my side. If it keeps happening, report error id `{error_id}`."
+        message, users_to_fix = error_reply(
+            cause, what=f"command /{ctx.command_data.qualified_name}", guild_id=ctx.guild_id, user_id=ctx.user.id
+        )
+        self._observe(ctx, "refused" if users_to_fix else "error")
         try:
             await ctx.respond(
                 message, ephemeral=True, mentions_everyone=False, user_mentions=False, role_mentions=False

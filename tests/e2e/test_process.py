@@ -14,6 +14,7 @@ import pytest
 
 from tests.harness.bot import start_bot_process
 from tests.harness.discord import FakeDiscord, FakeGuild
+from tests.harness.payloads import TEST_TOKEN
 
 
 def _env(fake: FakeDiscord, **extra: str) -> dict[str, str]:
@@ -56,7 +57,7 @@ async def test_missing_token_exits_2_with_instructions(tmp_path: Path) -> None:
 async def test_malformed_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
     bot = await start_bot_process(
         {
-            "DISCORD_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX1aB.abcdefghijklmnopqrstuvwxyz0123456789AB",
+            "DISCORD_TOKEN": TEST_TOKEN,
             "METRICS_PORT": "lots",
         },
         cwd=tmp_path,
@@ -161,7 +162,7 @@ async def test_unreachable_discord_is_one_clear_line(database_url: str, tmp_path
     from tests.harness.bot import free_port
 
     env = {
-        "DISCORD_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX1aB.abcdefghijklmnopqrstuvwxyz0123456789AB",
+        "DISCORD_TOKEN": TEST_TOKEN,
         "DISCORD_REST_URL": f"http://127.0.0.1:{free_port()}/api/v10",  # nothing listens there
         "DATABASE_URL": database_url,
     }
@@ -176,7 +177,7 @@ async def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     from tests.harness.bot import free_port
 
     env = {
-        "DISCORD_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX1aB.abcdefghijklmnopqrstuvwxyz0123456789AB",
+        "DISCORD_TOKEN": TEST_TOKEN,
         "DATABASE_URL": f"postgresql://hanabi:s3cret-pw@127.0.0.1:{free_port()}/hanabi",
     }
     bot = await start_bot_process(env, cwd=tmp_path)

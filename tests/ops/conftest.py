@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import pytest_asyncio
 
+from tests import services
 from tests.harness.discord import FakeDiscord, FakeGuild
 
 ROOT = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def tool_missing(message: str) -> None:
+def tool_missing(message: str) -> NoReturn:
     """Skip outside CI; under CI=true a missing tool fails the run (`.ci/run` installs it)."""
-    if IN_CI:
-        pytest.fail(f"{message}; CI=true requires it (.ci/run installs it)", pytrace=False)
-    pytest.skip(message)
+    services.missing(message)
 
 
 def find_tool(name: str) -> str | None:

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from hanabi.config import Settings
+from tests.harness.payloads import TEST_TOKEN
 from tests.ops.conftest import ROOT
 
 K8S = ROOT / "deploy" / "k8s"
@@ -350,7 +351,7 @@ def _pod_settings(resources: list[Manifest], pod: str, tmp_path: Path, monkeypat
     monkeypatch.chdir(tmp_path)  # no developer .env
     container = bot_container(resources)
     fake_secrets = {
-        "discord-token": "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA.GhIjKl.abcdefghijklmnopqrstuvwxyz012345",
+        "discord-token": TEST_TOKEN,
         "database-url": "postgresql://hanabi:pw@postgres:5432/hanabi",
         "redis-url": "redis://redis:6379/0",
         "lavalink-password": "lavalink-pw",

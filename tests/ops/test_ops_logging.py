@@ -16,8 +16,9 @@ from hanabi.infra.logging import configure_logging
 from hanabi.infra.observability import RATELIMIT_LOGGER, RateLimitLogWatch
 from tests.harness.bot import start_bot_process
 from tests.harness.discord import FakeDiscord, FakeGuild
+from tests.harness.payloads import TEST_TOKEN
 
-TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX1aB.abcdefghijklmnopqrstuvwxyz0123456789AB"
+TOKEN = TEST_TOKEN
 TOUCHED = ("hikari", "hikari.gateway", RATELIMIT_LOGGER, "hanabi.services", "hanabi.ops.test")
 
 

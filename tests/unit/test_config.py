@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from hanabi.config import MISSING_TOKEN_HELP, SettingsError, load_settings
+from tests.harness.payloads import TEST_TOKEN
 
-TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX1aB.abcdefghijklmnopqrstuvwxyz0123456789AB"
+TOKEN = TEST_TOKEN
 
 
 @pytest.fixture(autouse=True)

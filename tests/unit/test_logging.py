@@ -3,8 +3,9 @@ from __future__ import annotations
 import logging
 
 from hanabi.infra.logging import REDACTED, RedactingFilter
+from tests.harness.payloads import TEST_TOKEN
 
-TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX1aB.abcdefghijklmnopqrstuvwxyz0123456789AB"
+TOKEN = TEST_TOKEN
 
 
 def _record(msg: str, *args: object) -> logging.LogRecord:

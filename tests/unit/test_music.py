@@ -11,8 +11,9 @@ from hanabi.errors import InvalidInput, NotFound
 from hanabi.infra.lavalink import Track
 from hanabi.repositories.music import QueueEntry
 from hanabi.services.music import GuildPlayer, MusicOptions, MusicService, format_ms, parse_timestamp
+from tests.harness.payloads import TEST_TOKEN
 
-TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX1aB.abcdefghijklmnopqrstuvwxyz0123456789AB"
+TOKEN = TEST_TOKEN
 
 
 @pytest.fixture(autouse=True)

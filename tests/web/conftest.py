@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests import services
 from tests.e2e.conftest import alice, bob, clock, fake, guild  # noqa: F401  (shared fixtures)
 from tests.harness.bot import RunningBot, free_port, running_bot
 from tests.harness.clock import ManualClock
@@ -85,16 +85,19 @@ async def http_login(client: TestClient, fake: FakeDiscord, user: FakeMember | i
     assert done.headers["Location"] == "/servers"
 
 
-def chromium_or_skip() -> Path:
-    """Debian's Chromium; missing: a failure under CI (`.ci/run` installs it), a skip elsewhere."""
+def _browser_missing() -> str | None:
     try:
         import playwright.async_api  # noqa: F401
     except ImportError:
-        reason = "the playwright package is not installed (pip install -e '.[dev]')"
-    else:
-        if CHROMIUM.exists() or shutil.which(str(CHROMIUM)):
-            return CHROMIUM
-        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests need a browser under CI: {reason}")
-    pytest.skip(reason)
+        return "the playwright package is not installed (pip install -e '.[dev]')"
+    if CHROMIUM.exists() or shutil.which(str(CHROMIUM)):
+        return None
+    return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+
+
+def chromium_or_skip() -> Path:
+    """Debian's Chromium; missing: a failure under CI (`.ci/run` installs it), a skip elsewhere."""
+    reason = _browser_missing()
+    if reason is not None:
+        services.missing(f"browser tests need a browser: {reason}")
+    return CHROMIUM

@@ -4,13 +4,12 @@ error handling as commands (domain errors become an ephemeral reply, anything el
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Final, TypedDict
 
 import hikari
 
-from hanabi.errors import DomainError
+from hanabi.ui.errors import error_reply
 
 log = logging.getLogger(__name__)
 
@@ -65,24 +64,14 @@ async def handle_component(
     responder = Responder(interaction)
     try:
         await handler(responder)
-    except DomainError as exc:
-        await _safe_reply(responder, exc.user_message, feature)
     except Exception as exc:
-        error_id = uuid.uuid4().hex[:8]
-        log.error(
-            "%s component %r failed [error id %s] (guild %s, user %s)",
-            feature,
-            interaction.custom_id,
-            error_id,
-            interaction.guild_id,
-            interaction.user.id,
-            exc_info=(type(exc), exc, exc.__traceback__),
+        message, _ = error_reply(
+            exc,
+            what=f"{feature} component {interaction.custom_id!r}",
+            guild_id=interaction.guild_id,
+            user_id=interaction.user.id,
         )
-        await _safe_reply(
-            responder,
-            f"Sorry, something went wrong on my side. If it keeps happening, report error id `{error_id}`.",
-            feature,
-        )
+        await _safe_reply(responder, message, feature)
 
 
 async def _safe_reply(responder: Responder, content: str, feature: str) -> None:

@@ -209,6 +209,22 @@ class GuildAdmin:
         timezone: str | None,
         starts: str | None,
     ) -> int:
+        announcement_id = await self._create_announcement(
+            channel_id=channel_id, message=message, schedule=schedule, title=title, timezone=timezone, starts=starts
+        )
+        await self.log("announcement created", f"#{announcement_id} in channel {channel_id}: {schedule}")
+        return announcement_id
+
+    async def _create_announcement(
+        self,
+        *,
+        channel_id: int,
+        message: str,
+        schedule: str,
+        title: str | None,
+        timezone: str | None,
+        starts: str | None,
+    ) -> int:
         created = await self.services.scheduler.create(
             guild_id=self.guild_id,
             channel_id=channel_id,
@@ -219,9 +235,7 @@ class GuildAdmin:
             timezone=timezone,
             starts=starts,
         )
-        announcement_id = created.announcement.id
-        await self.log("announcement created", f"#{announcement_id} in channel {channel_id}: {schedule}")
-        return announcement_id
+        return created.announcement.id
 
     async def replace_announcement(
         self,
@@ -237,17 +251,9 @@ class GuildAdmin:
         """An edit: the new version is created first (so a rule that refuses it leaves the old one), then the old
         one goes. Its id changes; its run history stays with the old id."""
         old = await self.services.scheduler.get(self.guild_id, announcement_id)
-        created = await self.services.scheduler.create(
-            guild_id=self.guild_id,
-            channel_id=channel_id,
-            creator_id=self.actor.user_id,
-            message=message,
-            schedule=schedule,
-            title=title,
-            timezone=timezone,
-            starts=starts,
+        new_id = await self._create_announcement(
+            channel_id=channel_id, message=message, schedule=schedule, title=title, timezone=timezone, starts=starts
         )
-        new_id = created.announcement.id
         if old.row.paused:
             await self.services.scheduler.pause(self.guild_id, new_id)
         await self.services.scheduler.delete(self.guild_id, announcement_id)

@@ -22,12 +22,12 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from hanabi.clients.discord import BotDirectory, DiscordOAuth, DiscordUnauthorized, DiscordUnavailable, UserGuild
 from hanabi.errors import DomainError, InvalidInput
 from hanabi.infra.clock import Clock
 from hanabi.services.automod import Rule
 from hanabi.web import settings_code
 from hanabi.web.actions import LOCALES, Actor, GuildAdmin, Services
-from hanabi.web.discord import BotDirectory, DiscordOAuth, DiscordUnauthorized, DiscordUnavailable, UserGuild
 from hanabi.web.security import RateLimiter, client_key, security_headers
 from hanabi.web.sessions import Session, SessionManager
 

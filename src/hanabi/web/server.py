@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from hanabi.clients.discord import BotDirectory, DiscordOAuth
 from hanabi.config import Settings
 from hanabi.web.app import Dashboard, DashboardOptions
-from hanabi.web.discord import BotDirectory, DiscordOAuth
 from hanabi.web.sessions import SessionManager
 from hanabi.wiring import resolve
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import collections
 import contextlib
@@ -84,7 +85,7 @@ class DiscordHTTPError(Exception):
         self.errors = errors
 
 
-class FakeDiscordBase:
+class FakeDiscordBase(abc.ABC):
     """World + records. Subclasses add the HTTP/WS surfaces and the test driver."""
 
     def __init__(self, *, shard_count: int = 1, max_concurrency: int = 1) -> None:
@@ -163,11 +164,11 @@ class FakeDiscordBase:
             self.spawn(self.dispatch(event, data, shard_id=self.shard_for(guild_id)))
 
     # Implemented by the gateway mixin.
-    def _shard_live(self, shard_id: int) -> bool:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _shard_live(self, shard_id: int) -> bool: ...
 
-    async def dispatch(self, event: str, data: JSON, *, shard_id: int | None = None, force: bool = False) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def dispatch(self, event: str, data: JSON, *, shard_id: int | None = None, force: bool = False) -> None: ...
 
     def shard_for(self, guild_id: int | None) -> int:
         return 0 if guild_id is None else (guild_id >> 22) % self.shard_count
