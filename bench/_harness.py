@@ -74,10 +74,15 @@ class StepResult:
     seconds: float
     latencies: list[float] = dataclasses.field(default_factory=list, repr=False)
     bot_cpu: float = float("nan")  # CPU seconds the bot process used during the step (less noisy than latency)
+    fake_cpu: float = float("nan")  # CPU seconds of the fake Discord (this process): is the load generator the limit?
 
     @property
     def cpu_ms_per_request(self) -> float:
         return self.bot_cpu * 1000 / self.sent if self.sent else float("nan")
+
+    @property
+    def fake_cpu_share(self) -> float:
+        return self.fake_cpu / self.seconds if self.seconds else float("nan")
 
     @property
     def achieved(self) -> float:
@@ -107,7 +112,8 @@ class StepResult:
         return (
             f"{self.name:<10} {self.offered:>7.0f}/s  sent {self.sent:>6} ({self.achieved:>6.0f}/s)  "
             f"answered {self.answered:>6}  p50 {ms(self.p50):>9}  p95 {ms(self.p95):>9}  p99 {ms(self.p99):>9}"
-            f"  bot CPU {self.cpu_ms_per_request:.2f} ms/req{'' if self.sustained else '  (not sustained)'}"
+            f"  bot CPU {self.cpu_ms_per_request:.2f} ms/req, fake {self.fake_cpu_share:.0%} of a core"
+            f"{'' if self.sustained else '  (not sustained)'}"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -125,6 +131,7 @@ class StepResult:
             "p99_ms": num(self.p99),
             "sustained": self.sustained,
             "bot_cpu_ms_per_request": round(self.cpu_ms_per_request, 3),
+            "fake_cpu_share": round(self.fake_cpu_share, 3),
         }
 
 
@@ -161,18 +168,22 @@ def cores() -> list[int]:
     return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 
 
+# Read once, before pin_self() narrows this process to one core: the bot must get a core of its own, not inherit
+# the generator's (it once did, and both shared one core: every REST write woke the fake, which preempted the bot).
+MACHINE_CORES = cores()
+
+
 def pin_self() -> None:
-    """The load generator takes the first core; the bot gets the rest (see `pin_bot`)."""
+    """The load generator takes the first core; the bot gets the second (see `pin_bot`)."""
     logging.getLogger("tests.harness.discord").setLevel(logging.ERROR)  # late answers are figures, not noise
-    available = cores()
-    if len(available) >= 2:
-        os.sched_setaffinity(0, {available[0]})
+    if len(MACHINE_CORES) >= 2:
+        os.sched_setaffinity(0, {MACHINE_CORES[0]})
 
 
-def pin_bot(pid: int, available: Sequence[int]) -> None:
-    if len(available) >= 2:
+def pin_bot(pid: int) -> None:
+    if len(MACHINE_CORES) >= 2:
         with contextlib.suppress(OSError):
-            os.sched_setaffinity(pid, set(available[1:2]))
+            os.sched_setaffinity(pid, {MACHINE_CORES[1]})
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------------------------
@@ -394,14 +405,13 @@ def bot_environment(fake: FakeDiscord, database_url: str | None, data_dir: Path,
 
 
 async def start_bot(env: dict[str, str], log_path: Path) -> BotProcess:
-    available = cores()
     log = log_path.open("wb")
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hanabi", cwd=ROOT, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT
     )
     log.close()
-    pin_bot(process.pid, available)
+    pin_bot(process.pid)
     return BotProcess(process, started, log_path, int(env["METRICS_PORT"]))
 
 
@@ -508,6 +518,7 @@ async def open_loop(
     """
     fake.trim()
     cpu_before = bot.cpu_seconds() if bot is not None else 0.0
+    fake_cpu_before = time.process_time()
     records: list[InteractionRecord] = []
     loop = asyncio.get_running_loop()
     interval = 1.0 / rate
@@ -527,6 +538,7 @@ async def open_loop(
         else:
             await asyncio.sleep(0)
     elapsed = loop.time() - start
+    fake_cpu = time.process_time() - fake_cpu_before  # the sending window only: is the generator keeping up?
     # Drain: wait for the stragglers (so the next step starts on an idle bot), at most `grace` + 2 s per 1,000 late.
     late = sum(1 for r in records if r.responded_at is None)
     deadline = time.monotonic() + grace + 2 * late / 1000
@@ -535,7 +547,9 @@ async def open_loop(
     cpu = bot.cpu_seconds() - cpu_before if bot is not None else float("nan")
     latencies = [r.responded_at - r.created for r in records if r.responded_at is not None]
     await asyncio.sleep(0.3)
-    return StepResult(name, rate, sent, len(latencies), max(elapsed, seconds), latencies, bot_cpu=cpu)
+    return StepResult(
+        name, rate, sent, len(latencies), max(elapsed, seconds), latencies, bot_cpu=cpu, fake_cpu=fake_cpu
+    )
 
 
 async def warm_up(fake: BenchDiscord, send: Callable[[int], Awaitable[InteractionRecord]], count: int = 200) -> None:

@@ -1,4 +1,4 @@
-"""Interaction latency: /ping (no I/O of its own but one REST call), /balance (one read), /pay (a transaction).
+"""Interaction latency: /ping (no I/O but its reply), /balance (one read), /pay (a transaction).
 
     .venv/bin/python bench/interactions.py [--rates 50,200,500,1000,1500] [--seconds 10] [--quick] [--json out]
 

@@ -404,10 +404,10 @@ class Hanabi:
     def _observe(self, ctx: lightbulb.Context, outcome: str) -> None:
         name = ctx.command_data.qualified_name
         started = self._inflight.pop(ctx.interaction.id, None)
-        self.metrics.commands.labels(command=name, outcome=outcome).inc()
+        self.metrics.child(self.metrics.commands, name, outcome).inc()
         duration = time.perf_counter() - started if started is not None else None
         if duration is not None:
-            self.metrics.command_duration.labels(command=name).observe(duration)
+            self.metrics.child(self.metrics.command_duration, name).observe(duration)
         duration_ms = round(duration * 1000, 1) if duration is not None else None
         command_log.info(
             "command /%s %s in %s ms (guild %s, user %s)",

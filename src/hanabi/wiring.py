@@ -16,6 +16,7 @@ from hanabi.infra.clock import Clock
 from hanabi.infra.cluster import Cluster
 from hanabi.infra.db import Database
 from hanabi.infra.events import EventBus
+from hanabi.infra.observability import Observability
 
 if TYPE_CHECKING:
     from container import Container
@@ -73,6 +74,7 @@ def register_dependencies(client: lightbulb.Client, container: Container, app: H
     if info is not None:
         registry.register_value(BotInfo, info)
     registry.register_value(miru.Client, app.miru)
+    registry.register_value(Observability, app.ops)
 
 
 def precompile_command_injection(client: lightbulb.Client) -> int:

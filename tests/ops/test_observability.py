@@ -79,12 +79,14 @@ async def test_rest_requests_and_429_rate_limit_waits(
     async with running_bot(fake, database_url, tmp_path) as running:
         before = await scrape(running.metrics_url)
         assert total(before, "hanabi_rest_requests_total", method="GET", status="200") >= 1  # /gateway/bot, /users/@me
-        # /ping measures a REST round trip with GET /users/@me: answer it once with 429; hikari waits and retries.
-        fake.fail_next("GET", r"/users/@me$", status=429, code=0, message="You are being rate limited.")
+        # Answer /ping's reply once with 429: hikari waits and sends it again.
+        fake.fail_next(
+            "POST", r"/interactions/\d+/[^/]+/callback$", status=429, code=0, message="You are being rate limited."
+        )
         reply = await fake.slash("ping", guild=guild)
         assert reply.embeds[0]["title"] == "Pong!"
         after = await scrape(running.metrics_url)
-    assert value(after, "hanabi_rest_requests_total", method="GET", status="429") == 1
+    assert value(after, "hanabi_rest_requests_total", method="POST", status="429") == 1
     assert value(after, "hanabi_rest_ratelimit_waits_total", kind="response") == 1
     assert value(after, "hanabi_rest_invalid_requests_total") == value(before, "hanabi_rest_invalid_requests_total") + 1
     assert total(after, "hanabi_rest_requests_total", method="POST") > total(

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LATE_INTERACTION_SECONDS = 2.5
+REST_LATENCY_WEIGHT = 0.2  # of each new REST round trip in the moving average /ping shows
 _DISCORD_EPOCH_MS = 1_420_070_400_000
 _CALLBACK_PATH = re.compile(r"/interactions/(\d+)/[^/]+/callback$")
 _INVALID_STATUSES = frozenset({401, 403, 429})
@@ -133,6 +134,14 @@ class Observability:
         self.loop_lag = LoopLagMonitor(metrics, loop_lag_interval)
         self._trace = self._trace_config()
         self._bot: hikari.GatewayBot | None = None
+        self._rest_latency: float | None = None
+
+    def rest_latency(self) -> float | None:
+        """Recent Discord REST round trips in seconds (a moving average), None before the first one.
+
+        /ping reports this instead of making a request of its own: it answers from memory.
+        """
+        return self._rest_latency
 
     # lifecycle ---------------------------------------------------------------------------------------------------
 
@@ -176,7 +185,7 @@ class Observability:
             log.warning("hikari's REST session is not reachable; Discord REST metrics are off")
 
     async def _on_payload(self, event: hikari.ShardPayloadEvent) -> None:
-        self.metrics.gateway_events.labels(event=event.name).inc()
+        self.metrics.child(self.metrics.gateway_events, event.name).inc()
 
     async def _on_disconnected(self, event: hikari.ShardDisconnectedEvent) -> None:
         self.metrics.gateway_disconnects.labels(shard=str(event.shard.id)).inc()
@@ -204,13 +213,16 @@ class Observability:
     ) -> None:
         started: Any = getattr(context, "hanabi_started", None)
         status = params.response.status
-        self.metrics.rest_requests.labels(method=params.method, status=str(status)).inc()
+        self.metrics.child(self.metrics.rest_requests, params.method, str(status)).inc()
         if status in _INVALID_STATUSES:
             self.metrics.rest_invalid_requests.inc()
         if status == 429:
             self.metrics.rest_ratelimit_waits.labels(kind="response").inc()
         if isinstance(started, float):
-            self.metrics.rest_duration.labels(method=params.method).observe(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            self.metrics.child(self.metrics.rest_duration, params.method).observe(took)
+            previous = self._rest_latency
+            self._rest_latency = took if previous is None else previous + REST_LATENCY_WEIGHT * (took - previous)
 
     def observe_interaction_response(self, interaction_id: int, now: float) -> None:
         delay = max(0.0, now - snowflake_seconds(interaction_id))
