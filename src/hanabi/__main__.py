@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import hikari
 from pydantic import SecretStr
@@ -14,6 +16,9 @@ from pydantic import SecretStr
 from hanabi.config import Settings, SettingsError, load_settings
 from hanabi.infra import gcstats
 from hanabi.infra.logging import configure_logging
+
+if TYPE_CHECKING:
+    from hanabi.bot import Hanabi  # imported late in run(): hikari and the container load after settings
 
 log = logging.getLogger("hanabi")
 
@@ -62,20 +67,35 @@ async def run(settings: Settings) -> int:
         print(f"Could not start: {type(exc).__name__}: {exc}. Run with LOG_LEVEL=DEBUG for details.", file=sys.stderr)
         return EXIT_FAILURE
 
-    if settings.gc_tuning:
-        gcstats.tune_after_startup()
+    tuning = asyncio.ensure_future(_tune_once_guilds_loaded(app)) if settings.gc_tuning else None
     bot_closed = asyncio.ensure_future(app.bot.join())
     stop_requested = asyncio.ensure_future(stop.wait())
     await asyncio.wait({bot_closed, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down")
     gcstats.write_stats()  # before close(): a bot stopped while still draining a backlog may be killed
     await app.close()
-    for task in (bot_closed, stop_requested):
+    for task in (bot_closed, stop_requested, tuning):
+        if task is None:
+            continue
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     log.info("bye")
     return EXIT_OK
+
+
+async def _tune_once_guilds_loaded(app: Hanabi) -> None:
+    # After the GUILD_CREATE burst, so the guild cache is frozen too and the payloads' garbage is gone.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(120):
+            await app.wait_until_guilds_loaded()
+    trimmed = gcstats.tune_after_startup()
+    log.info(
+        "startup settled: %d guilds cached, %d objects frozen out of the garbage collector, heap %s",
+        len(app.bot.cache.get_guilds_view()),
+        gc.get_freeze_count(),
+        "trimmed" if trimmed else "not trimmed (no malloc_trim)",
+    )
 
 
 def main() -> None:

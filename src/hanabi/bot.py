@@ -294,6 +294,21 @@ class Hanabi:
     async def wait_until_ready(self) -> None:
         await self._client_started.wait()
 
+    async def wait_until_guilds_loaded(self, *, quiet: float = 2.0) -> None:
+        """Until every guild READY announced is cached, or none has arrived for `quiet` seconds (an outage)."""
+        loop = asyncio.get_running_loop()
+        last_count, last_change = -1, loop.time()
+        while True:
+            expected = sum(self.info.guilds_at_ready.values()) if self.info is not None else 0
+            count = len(self.bot.cache.get_guilds_view())
+            if self._client_started.is_set() and count >= expected:
+                return
+            if count != last_count:
+                last_count, last_change = count, loop.time()
+            elif loop.time() - last_change >= quiet:
+                return
+            await asyncio.sleep(0.25)
+
     async def readiness(self) -> tuple[bool, str]:
         if not self._client_started.is_set():
             return False, "gateway not ready"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import tempfile
 import time
@@ -186,3 +187,25 @@ async def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     assert "Check DATABASE_URL and REDIS_URL" in bot.text
     assert "Traceback" not in bot.text
     assert "s3cret-pw" not in bot.text
+
+
+@pytest.mark.asyncio
+async def test_gc_tuning_waits_for_every_guild_then_freezes_and_trims(
+    fake: FakeDiscord, database_url: str, tmp_path: Path
+) -> None:
+    for index in range(24):  # with the fixture's guild: 25 GUILD_CREATEs after READY
+        fake.add_guild(f"Server {index}", members=10)
+    stats = tmp_path / "gc.json"
+    env = _env(fake, DATABASE_URL=database_url, DATA_DIR=str(tmp_path), HANABI_GC_STATS_FILE=str(stats))
+    bot = await start_bot_process(env, cwd=tmp_path)
+    try:
+        line = await bot.wait_for_line("startup settled")
+    finally:
+        code = await bot.terminate(timeout=10)
+    assert code == 0, bot.text
+    # Tuned only once all 25 guilds were cached, so their cache objects are frozen with the rest of startup.
+    assert "25 guilds cached" in line
+    assert "heap trimmed" in line
+    figures = json.loads(stats.read_text())
+    assert figures["thresholds"] == [5_000, 50, 1_000]
+    assert figures["frozen"] > 10_000

@@ -1,9 +1,10 @@
 """Garbage-collector tuning after startup, and opt-in GC pause statistics for the benchmarks.
 
-`tune_after_startup()` (setting GC_TUNING, on by default) moves everything built while starting (modules,
-commands, the cache filled by GUILD_CREATE) into the permanent generation with `gc.freeze()`, so later full
-collections no longer walk it, and raises the thresholds so short-lived per-event garbage is collected in fewer,
-still short, young-generation passes.
+`tune_after_startup()` (setting GC_TUNING, on by default; run once the guilds READY announced have arrived)
+moves everything built while starting (modules, commands, the cache filled by GUILD_CREATE) into the permanent
+generation with `gc.freeze()`, so later full collections no longer walk it, and raises the thresholds so
+short-lived per-event garbage is collected in fewer, still short, young-generation passes. Then it hands the
+heap pages that startup garbage (the GUILD_CREATE payloads) left free back to the OS (`malloc_trim`, glibc).
 
 `install_from_env()`: when HANABI_GC_STATS_FILE is set, every collection is timed through `gc.callbacks` and
 `write()` saves the figures there as JSON at shutdown (`bench/gc_pauses.py` reads them). Off by default: nothing
@@ -12,6 +13,7 @@ is registered when the variable is unset.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import os
@@ -26,10 +28,27 @@ STATS_ENV = "HANABI_GC_STATS_FILE"
 TUNED_THRESHOLDS = (5_000, 50, 1_000)
 
 
-def tune_after_startup() -> None:
+def tune_after_startup() -> bool:
+    """Freeze, raise the thresholds, trim the heap; True when the heap could be trimmed."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*TUNED_THRESHOLDS)
+    return release_free_memory()
+
+
+def release_free_memory() -> bool:
+    """Return the C heap's free pages to the OS; False where libc has no `malloc_trim` (musl, macOS).
+
+    Parsing thousands of GUILD_CREATEs leaves free holes between the cached objects that RSS still counts;
+    measured in docs/benchmarks.md (memory).
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return True
 
 
 class GCStats:

@@ -1,4 +1,4 @@
-"""The gateway websocket: zlib-stream or zstd-stream transport, HELLO/IDENTIFY/READY/RESUME, heartbeats, dispatches."""
+"""The gateway websocket: zlib-stream transport, HELLO/IDENTIFY/READY/RESUME, heartbeats and dispatches."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ import dataclasses
 import json
 import logging
 import secrets
-import sys
 import time
 import zlib
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -25,38 +23,12 @@ _LOGGER = logging.getLogger("tests.harness.discord.gateway")
 HEARTBEAT_INTERVAL_MS = 41250
 
 
-class _StreamCompressor(Protocol):
-    def __call__(self, raw: bytes) -> bytes: ...
-
-
-def _zlib_stream() -> _StreamCompressor:
-    compressor = zlib.compressobj()
-    return lambda raw: compressor.compress(raw) + compressor.flush(zlib.Z_SYNC_FLUSH)
-
-
-def _zstd_stream() -> _StreamCompressor:
-    # As Discord does: one endless zstd frame per connection, each message ending a block the client can decode.
-    if sys.version_info >= (3, 14):
-        from compression import zstd
-    else:
-        from backports import zstd  # hikari[speedups] installs it
-    compressor = zstd.ZstdCompressor()
-    return lambda raw: compressor.compress(raw, mode=zstd.ZstdCompressor.FLUSH_BLOCK)
-
-
-# What hikari asks for: zstd-stream when `backports.zstd` (hikari[speedups]) is installed, else zlib-stream.
-TRANSPORT_COMPRESSIONS: dict[str, Callable[[], _StreamCompressor]] = {
-    "zlib-stream": _zlib_stream,
-    "zstd-stream": _zstd_stream,
-}
-
-
 @dataclasses.dataclass(eq=False)
 class Connection:
-    """One websocket. Stream compression keeps one context per connection, shared by every frame in order."""
+    """One websocket. zlib-stream needs one deflate context per connection, shared by every frame."""
 
     ws: web.WebSocketResponse
-    compress: _StreamCompressor | None  # None when the client asked for no transport compression
+    compressor: Any | None  # zlib compressobj; None when the client asked for no transport compression
     lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
     session: Session | None = None
     heartbeats: int = 0
@@ -100,8 +72,9 @@ class GatewayMixin(FakeDiscordBase):
         async with conn.lock:  # frames must leave in deflate-stream order
             if conn.ws.closed:
                 return
-            if conn.compress is not None:
-                await conn.ws.send_bytes(conn.compress(raw))
+            if conn.compressor is not None:
+                data = conn.compressor.compress(raw) + conn.compressor.flush(zlib.Z_SYNC_FLUSH)
+                await conn.ws.send_bytes(data)
             else:
                 await conn.ws.send_str(raw.decode())
 
@@ -195,13 +168,13 @@ class GatewayMixin(FakeDiscordBase):
         ws = web.WebSocketResponse(compress=False, max_msg_size=0)
         await ws.prepare(request)
         compression = request.query.get("compress")
-        if compression is not None and compression not in TRANSPORT_COMPRESSIONS:
+        if compression not in (None, "zlib-stream"):
             self.violation(f"gateway: unsupported transport compression {compression!r}")
             await ws.close(code=4000, message=b"unsupported compression")
             return ws
         if request.query.get("v") != "10" or request.query.get("encoding", "json") != "json":
             self.violation(f"gateway: unexpected query {dict(request.query)}")
-        conn = Connection(ws=ws, compress=TRANSPORT_COMPRESSIONS[compression]() if compression else None)
+        conn = Connection(ws=ws, compressor=zlib.compressobj() if compression else None)
         self.connections.append(conn)
         try:
             await self._send(conn, {"op": 10, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}})
