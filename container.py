@@ -2,6 +2,9 @@
 
 Only the entrypoint, the bot factory and tests import this module. Extensions get what they need through
 lightbulb's DI, fed from here by `hanabi.wiring.register_dependencies`.
+
+redis-py is imported only where a Redis client is made or a Redis error caught, never at module level: without
+REDIS_URL the bot never loads it (about 90 ms of startup). tests/unit/test_startup_imports.py checks this.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from hanabi.infra.metrics import Metrics
 from hanabi.repositories.dashboard import DashboardRepository  # dashboard (issue 13)
 from hanabi.repositories.guild_settings import GuildSettingsRepository
 from hanabi.repositories.leaderboard import LeaderboardIndex, PostgresLeaderboardIndex  # economy (issue 3)
-from hanabi.repositories.leaderboard_redis import RedisLeaderboardIndex  # economy (issue 3)
 from hanabi.repositories.ledger import LedgerRepository  # economy (issue 3)
 from hanabi.repositories.moderation import ModerationRepository  # moderation (issue 8)
 from hanabi.repositories.music import MusicRepository  # music (issue 6)
@@ -121,6 +123,8 @@ async def _leaderboard_index(settings: Settings, database: Database) -> AsyncIte
     if settings.redis_url is None:
         yield postgres
         return
+    from hanabi.repositories.leaderboard_redis import RedisLeaderboardIndex
+
     index = RedisLeaderboardIndex(
         settings.redis_url.get_secret_value(), database, namespace=settings.redis_namespace, fallback=postgres
     )

@@ -24,6 +24,7 @@ from hanabi.ui.cooldowns import CommandCooldowns
 from hanabi.ui.interactions import NO_MENTIONS, Responder, component_with_prefix, handle_component
 from hanabi.ui.locale import Translations
 from hanabi.ui.permissions import permission_labels
+from hanabi.wiring import hot_listener
 
 loader = lightbulb.Loader()
 
@@ -507,7 +508,7 @@ class Help(lightbulb.SlashCommand, name="help", description="What Hanabi can do:
         )
 
 
-@loader.listener(hikari.ComponentInteractionCreateEvent)
+@hot_listener(loader, hikari.ComponentInteractionCreateEvent)  # every click: no per-event DI
 async def on_help_select(
     event: hikari.ComponentInteractionCreateEvent, client: lightbulb.Client, settings: Settings
 ) -> None:

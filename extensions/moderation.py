@@ -37,6 +37,7 @@ from hanabi.ui import BRAND_COLOUR, discord_timestamp
 from hanabi.ui.cooldowns import cooldown
 from hanabi.ui.interactions import NO_MENTIONS
 from hanabi.ui.permissions import permissions_in, top_role_position
+from hanabi.wiring import hot_listener
 
 log = logging.getLogger(__name__)
 loader = lightbulb.Loader()
@@ -62,7 +63,7 @@ _WHY = {
 # -- the MESSAGE_CREATE listener ----------------------------------------------------------------------------------
 
 
-@loader.listener(hikari.GuildMessageCreateEvent)
+@hot_listener(loader, hikari.GuildMessageCreateEvent)  # thousands a second: no per-event DI
 async def on_guild_message(
     event: hikari.GuildMessageCreateEvent,
     moderation: ModerationService,

@@ -23,6 +23,7 @@ from hanabi.services.polls import Poll, PollNotFound, PollResults, PollService
 from hanabi.ui import BRAND_COLOUR, discord_timestamp
 from hanabi.ui.interactions import NO_MENTIONS, Responder, component_with_prefix, handle_component
 from hanabi.ui.pagination import Paginator
+from hanabi.wiring import hot_listener
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +365,7 @@ async def _on_component(responder: Responder, polls: PollService) -> None:
         raise InvalidInput("This button belongs to an older version of the poll; it no longer works.")
 
 
-@loader.listener(hikari.ComponentInteractionCreateEvent)
+@hot_listener(loader, hikari.ComponentInteractionCreateEvent)  # every click: no per-event DI
 async def on_poll_component(event: hikari.ComponentInteractionCreateEvent, polls: PollService) -> None:
     interaction = component_with_prefix(event, PREFIX)
     if interaction is None:

@@ -11,6 +11,7 @@ import os
 import pkgutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,6 @@ import hikari
 import lightbulb
 import miru
 from dependency_injector import providers
-from redis.exceptions import RedisError
 
 import extensions
 from container import Container
@@ -101,6 +101,16 @@ class BotInfo:
 
 class StartupError(HanabiError):
     """Startup failed for a reason the operator can fix; the message says which setting or service to check."""
+
+
+def _resource_errors() -> tuple[type[Exception], ...]:
+    """What opening the database, Redis or a bundled server raises when it is unreachable or refuses us."""
+    errors: tuple[type[Exception], ...] = (OSError, asyncpg.PostgresError, subprocess.SubprocessError, TimeoutError)
+    if "redis.exceptions" in sys.modules:  # imported with the first Redis client: no RedisError exists before
+        from redis.exceptions import RedisError
+
+        errors += (RedisError,)
+    return errors
 
 
 def _describe(exc: BaseException) -> str:
@@ -188,7 +198,7 @@ class Hanabi:
         self._started = True
         try:
             await self._init_resources()
-        except (OSError, asyncpg.PostgresError, RedisError, subprocess.SubprocessError, TimeoutError) as exc:
+        except _resource_errors() as exc:
             raise StartupError(
                 f"Could not open the database or Redis ({_describe(exc)}). Check DATABASE_URL and REDIS_URL, "
                 "and that those servers are running."

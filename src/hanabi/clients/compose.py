@@ -6,9 +6,9 @@ Only `container.py` calls these; they turn Settings into objects so the containe
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import aiohttp
-import redis.asyncio as redis_asyncio
 
 from hanabi.clients.http import HttpPolicy, Upstream
 from hanabi.clients.translate import DeepLClient, LibreTranslateClient, Translator
@@ -20,12 +20,17 @@ from hanabi.infra.metrics import Metrics
 from hanabi.infra.quota import QuotaStore, RedisQuotaStore
 from hanabi.repositories.translation_quota import PostgresQuotaStore
 
+if TYPE_CHECKING:
+    import redis.asyncio as redis_asyncio
+
 
 async def open_integrations_redis(settings: Settings) -> AsyncIterator[redis_asyncio.Redis | None]:
     """Resource: a Redis client when REDIS_URL is set (it connects lazily), else None."""
     if settings.redis_url is None:
         yield None
         return
+    import redis.asyncio as redis_asyncio
+
     client = redis_asyncio.Redis.from_url(
         settings.redis_url.get_secret_value(), socket_connect_timeout=2, socket_timeout=2
     )

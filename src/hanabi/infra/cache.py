@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Protocol
-
-import redis.asyncio as redis_asyncio
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Protocol
 
 from hanabi.infra.clock import Clock
+
+if TYPE_CHECKING:
+    import redis.asyncio as redis_asyncio
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ class RedisCache:
         self._prefix = prefix
 
     async def get(self, key: str) -> str | None:
+        from redis.exceptions import RedisError
+
         try:
             value = await self._client.get(self._prefix + key)
         except (RedisError, OSError) as exc:
@@ -75,6 +77,8 @@ class RedisCache:
         return value.decode() if isinstance(value, bytes) else str(value)
 
     async def set(self, key: str, value: str, ttl: float) -> None:
+        from redis.exceptions import RedisError
+
         try:
             await self._client.set(self._prefix + key, value, px=max(1, int(ttl * 1000)))
         except (RedisError, OSError) as exc:

@@ -20,9 +20,6 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-import redis.asyncio as redis_asyncio
-from redis.exceptions import RedisError
-
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10.0
@@ -100,6 +97,8 @@ class RedisCluster:
     kind = "redis"
 
     def __init__(self, url: str, *, prefix: str = "hanabi:cluster:") -> None:
+        import redis.asyncio as redis_asyncio
+
         self.process_id = new_process_id()
         self._prefix = prefix
         self._redis = redis_asyncio.from_url(url, socket_connect_timeout=5)
@@ -108,6 +107,8 @@ class RedisCluster:
         await self._redis.ping()
 
     async def close(self) -> None:
+        from redis.exceptions import RedisError
+
         with contextlib.suppress(RedisError, OSError):
             await self._redis.delete(self._status_key(self.process_id))
         await self._redis.aclose()
@@ -116,12 +117,16 @@ class RedisCluster:
         return f"{self._prefix}process:{process_id}"
 
     async def report(self, status: ProcessStatus) -> None:
+        from redis.exceptions import RedisError
+
         try:
             await self._redis.set(self._status_key(status.process_id), status.to_json(), ex=STATUS_TTL_SECONDS)
         except (RedisError, OSError) as error:
             log.warning("could not report cluster status: %s", error)
 
     async def snapshot(self) -> list[ProcessStatus]:
+        from redis.exceptions import RedisError
+
         try:
             keys = [key async for key in self._redis.scan_iter(match=f"{self._prefix}process:*", count=100)]
             values = await self._redis.mget(keys) if keys else []
@@ -134,6 +139,8 @@ class RedisCluster:
     @contextlib.asynccontextmanager
     async def identify_slot(self, bucket: int) -> AsyncIterator[None]:
         """Wait until this bucket had no IDENTIFY anywhere in the fleet for a window; the lock then expires."""
+        from redis.exceptions import RedisError
+
         key = f"{self._prefix}identify:{bucket}"
         started = time.monotonic()
         while True:

@@ -13,10 +13,10 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import redis.asyncio as redis_asyncio
-from redis.exceptions import RedisError
+if TYPE_CHECKING:
+    import redis.asyncio as redis_asyncio
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 ReconnectCallback = Callable[[], None]
@@ -88,6 +88,8 @@ class RedisEventBus:
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
+        import redis.asyncio as redis_asyncio
+
         self._redis = redis_asyncio.from_url(self._url, socket_connect_timeout=5, health_check_interval=10)
         await self._redis.ping()  # fail startup clearly when Redis is unreachable
         self._listener = asyncio.create_task(self._listen(), name="hanabi-redis-bus")
@@ -102,6 +104,8 @@ class RedisEventBus:
             await self._redis.aclose()
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        from redis.exceptions import RedisError
+
         self._local.deliver(topic, payload)
         if self._redis is None:
             return
@@ -119,6 +123,8 @@ class RedisEventBus:
         self._reconnect_callbacks.append(callback)
 
     async def _listen(self) -> None:
+        from redis.exceptions import RedisError
+
         if self._redis is None:
             return
         first = True

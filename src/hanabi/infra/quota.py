@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import redis.asyncio as redis_asyncio
+if TYPE_CHECKING:
+    import redis.asyncio as redis_asyncio
 
 # INCR only while under the limit, and expire the key a day after the day ends.
 _CONSUME = """

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import redis.asyncio as redis_asyncio
-
 from hanabi.infra.clock import Clock
 from hanabi.repositories.dashboard import DashboardRepository
 
@@ -59,6 +57,8 @@ class RedisSessionStore:
     kind = "redis"
 
     def __init__(self, url: str, namespace: str) -> None:
+        import redis.asyncio as redis_asyncio
+
         self._redis = redis_asyncio.from_url(url, socket_connect_timeout=5)
         self._prefix = f"{namespace}:dashboard:session:"
 
