@@ -51,6 +51,7 @@ from hanabi.services.music import MusicOptions, MusicService  # music (issue 6)
 from hanabi.services.polls import PollService
 from hanabi.services.scheduler import SchedulerService
 from hanabi.ui.cooldowns import CommandCooldowns, Cooldown  # moderation (issue 8)
+from hanabi.ui.permissions import StandingCache  # moderation (issue 8)
 from hanabi.web.actions import DJ_ROLE_TOPIC, Services  # dashboard (issue 13)
 from hanabi.web.sessions import PostgresSessionStore, RedisSessionStore, SessionStore  # dashboard (issue 13)
 
@@ -302,6 +303,7 @@ class Container(containers.DeclarativeContainer):
     automod_engine = providers.Singleton(
         AutomodEngine, clock=clock, max_members=settings.provided.automod_max_tracked_members
     )
+    automod_standings = providers.Singleton(StandingCache, clock=clock)
     moderation_repository = providers.Singleton(ModerationRepository, database=database)
     moderation_service = providers.Singleton(
         ModerationService, repository=moderation_repository, engine=automod_engine, bus=event_bus

@@ -36,7 +36,7 @@ from hanabi.services.moderation import (
 from hanabi.ui import BRAND_COLOUR, discord_timestamp
 from hanabi.ui.cooldowns import cooldown
 from hanabi.ui.interactions import NO_MENTIONS
-from hanabi.ui.permissions import permissions_in, top_role_position
+from hanabi.ui.permissions import Standing, StandingCache, permissions_in, top_role_position
 from hanabi.wiring import hot_listener
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ async def on_guild_message(
     clock: Clock,
     bot: hikari.GatewayBot,
     metrics: Metrics,
+    standings: StandingCache,
 ) -> None:
     message = event.message
     if message.webhook_id is not None or event.author.is_bot or event.author.is_system:
@@ -78,42 +79,81 @@ async def on_guild_message(
     config = await moderation.config(event.guild_id)
     if not config.enabled_rules:
         return
-    cache = bot.cache
-    guild = cache.get_guild(event.guild_id)
-    me = cache.get_me()
     member = event.member
-    if guild is None or me is None or member is None:
+    if member is None:
         return
-    roles = cache.get_roles_view_for_guild(guild.id)
-    channel = _permission_channel(cache, event.channel_id)
-    author_perms = permissions_in(guild, member.id, member.role_ids, channel, roles)
-    my_member = cache.get_member(guild.id, me.id)
-    my_roles = list(my_member.role_ids) if my_member else []
-    protected = member.id == guild.owner_id or top_role_position(
-        guild, member.id, member.role_ids, roles
-    ) >= top_role_position(guild, me.id, my_roles, roles)
+    key = (event.guild_id, event.channel_id, tuple(member.role_ids))
+    standing = standings.get(key)
+    if standing is None or not standing.applies_to(member.id):
+        standing = _standing(bot.cache, event.guild_id, event.channel_id, member)
+        if standing is None:
+            return
+        if standing.applies_to(member.id):  # the owner's or a personal overwrite's standing is theirs alone
+            standings.put(key, standing)
     facts = MessageFacts(
-        guild_id=guild.id,
+        guild_id=event.guild_id,
         channel_id=event.channel_id,
         message_id=message.id,
         author_id=member.id,
         content=message.content or "",
         user_mention_ids=tuple(message.user_mentions_ids or ()),
         role_mention_ids=tuple(message.role_mention_ids or ()),
-        role_ids=tuple(member.role_ids),
-        can_manage_messages=bool(author_perms & hikari.Permissions.MANAGE_MESSAGES),
-        # MENTION_ROLES is Discord's "Mention @everyone, @here and All Roles".
-        can_mention_everyone=bool(author_perms & hikari.Permissions.MENTION_ROLES),
-        protected=protected,
+        role_ids=key[2],
+        can_manage_messages=standing.can_manage_messages,
+        can_mention_everyone=standing.can_mention_everyone,
+        protected=standing.protected,
     )
     verdict = moderation.engine.check(config, facts)
     if verdict is None:
         return
-    bot_perms = permissions_in(guild, me.id, my_roles, channel, roles)
     if not verdict.follow_up:
         action = "dry_run" if verdict.dry_run else verdict.punishment.action.value
         metrics.automod_actions.labels(rule=str(verdict.rule), action=str(action)).inc()
-    await _enforce(bot.rest, moderation, guild_settings, clock, verdict, bot_perms, guild.id)
+    await _enforce(bot.rest, moderation, guild_settings, clock, verdict, standing.bot_permissions, event.guild_id)
+
+
+@loader.listener(
+    hikari.RoleCreateEvent,
+    hikari.RoleUpdateEvent,
+    hikari.RoleDeleteEvent,
+    hikari.GuildChannelCreateEvent,
+    hikari.GuildChannelUpdateEvent,
+    hikari.GuildChannelDeleteEvent,
+    hikari.GuildUpdateEvent,
+)
+async def forget_standings(_: hikari.Event, standings: StandingCache) -> None:
+    # Rare events; any of them may change who is a moderator, who outranks the bot, or what the bot may do.
+    standings.clear()
+
+
+def _standing(cache: hikari.api.Cache, guild_id: int, channel_id: int, member: hikari.Member) -> Standing | None:
+    guild = cache.get_guild(guild_id)
+    me = cache.get_me()
+    if guild is None or me is None:
+        return None
+    roles = cache.get_roles_view_for_guild(guild.id)
+    channel = _permission_channel(cache, channel_id)
+    author_perms = permissions_in(guild, member.id, member.role_ids, channel, roles)
+    my_member = cache.get_member(guild.id, me.id)
+    my_roles = list(my_member.role_ids) if my_member else []
+    protected = member.id == guild.owner_id or top_role_position(
+        guild, member.id, member.role_ids, roles
+    ) >= top_role_position(guild, me.id, my_roles, roles)
+    return Standing(
+        can_manage_messages=bool(author_perms & hikari.Permissions.MANAGE_MESSAGES),
+        # MENTION_ROLES is Discord's "Mention @everyone, @here and All Roles".
+        can_mention_everyone=bool(author_perms & hikari.Permissions.MENTION_ROLES),
+        protected=protected,
+        bot_permissions=permissions_in(guild, me.id, my_roles, channel, roles),
+        owner_id=guild.owner_id,
+        personal_overwrites=frozenset(
+            overwrite.id
+            for overwrite in (
+                channel.permission_overwrites.values() if isinstance(channel, hikari.PermissibleGuildChannel) else ()
+            )
+            if overwrite.type == hikari.PermissionOverwriteType.MEMBER
+        ),
+    )
 
 
 def _permission_channel(cache: hikari.api.Cache, channel_id: int) -> hikari.GuildChannel | None:

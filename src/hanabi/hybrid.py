@@ -518,6 +518,7 @@ class HybridBridge:
         self._prefix_for = prefix_for
         self.index = CommandIndex(client)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._mentions: tuple[str, ...] = ()  # "<@id>" and "<@!id>" of the bot, once its user is known
         self.ephemeral_reply_seconds = EPHEMERAL_REPLY_SECONDS
 
     async def close(self) -> None:
@@ -552,11 +553,11 @@ class HybridBridge:
         return sent
 
     def strip_prefix(self, content: str, prefix: str) -> str | None:
-        me = self._bot.get_me()
-        if me is not None:
-            for mention in (f"<@{me.id}>", f"<@!{me.id}>"):
-                if content.startswith(mention):
-                    return content[len(mention) :].strip()
+        if not self._mentions and (me := self._bot.get_me()) is not None:
+            self._mentions = (f"<@{me.id}>", f"<@!{me.id}>")  # once: get_me() copies the user on every call
+        for mention in self._mentions:
+            if content.startswith(mention):
+                return content[len(mention) :].strip()
         if content.startswith(prefix):
             return content[len(prefix) :].strip()
         return None

@@ -246,6 +246,39 @@ async def test_exemptions_moderator_exempt_role_and_bots(world: World) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_role_change_reaches_automod_at_once(world: World) -> None:
+    # Automod remembers each author's standing per channel; a role update must make it forget.
+    w = world
+    helpers = w.guild.add_role("Helpers")
+    helper = w.guild.add_member(username="helper", roles=[helpers])
+    first = await w.fake.say("discord.gg/invite", author=helper, channel=w.general)
+    await w.fake.wait_for_request("DELETE", rf"/messages/{first['id']}$")
+
+    helpers.permissions = Perm.MANAGE_MESSAGES  # now a moderator: exempt
+    w.fake.notify("GUILD_ROLE_UPDATE", {"guild_id": str(w.guild.id), "role": helpers.payload()}, guild_id=w.guild.id)
+    await settle(w)
+    second = await w.fake.say("discord.gg/invite", author=helper, channel=w.general)
+    await settle(w)
+    assert not requests(w, "DELETE", f"/messages/{second['id']}")
+
+
+@pytest.mark.asyncio
+async def test_a_personal_overwrite_is_not_shared_with_members_of_the_same_roles(world: World) -> None:
+    w = world
+    trusted = w.guild.add_member(username="trusted")  # no roles, like alice
+    w.general.set_overwrite(trusted.id, allow=Perm.MANAGE_MESSAGES, member=True)
+    w.fake.notify("CHANNEL_UPDATE", w.general.payload(), guild_id=w.guild.id)
+    await settle(w)
+    first = await w.fake.say("discord.gg/invite", author=w.alice, channel=w.general)
+    await w.fake.wait_for_request("DELETE", rf"/messages/{first['id']}$")
+    second = await w.fake.say("discord.gg/invite", author=trusted, channel=w.general)  # a moderator here
+    third = await w.fake.say("discord.gg/invite", author=w.alice, channel=w.general)
+    await w.fake.wait_for_request("DELETE", rf"/messages/{third['id']}$")
+    await settle(w)
+    assert not requests(w, "DELETE", f"/messages/{second['id']}")
+
+
+@pytest.mark.asyncio
 async def test_dry_run_acts_on_nothing_but_logs(world: World, caplog: pytest.LogCaptureFixture) -> None:
     w = world
     reply = await w.fake.slash("automod dryrun", {"mode": "on"}, user=w.fake.owner_id)

@@ -9,8 +9,11 @@ automod, which already holds the guild and its roles view.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import hikari
+
+from hanabi.infra.clock import Clock
 
 ALL_PERMISSIONS = hikari.Permissions.all_permissions()
 
@@ -109,3 +112,62 @@ def top_role_position(
     if user_id == guild.owner_id:
         return 1 << 30
     return max((roles[r].position for r in map(hikari.Snowflake, role_ids) if r in roles), default=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What automod needs about a message's author in a channel, and what the bot may do there.
+
+    Computed for one member, it holds for every member with the same roles in that channel unless they are the
+    owner or have an overwrite of their own there (`applies_to`).
+    """
+
+    can_manage_messages: bool  # moderators are exempt
+    can_mention_everyone: bool
+    protected: bool  # the owner, or at or above the bot's top role: never actioned
+    bot_permissions: hikari.Permissions
+    owner_id: int
+    personal_overwrites: frozenset[int]  # members with an overwrite of their own in the channel
+
+    def applies_to(self, member_id: int) -> bool:
+        return member_id != self.owner_id and member_id not in self.personal_overwrites
+
+
+StandingKey = tuple[int, int, tuple[int, ...]]  # guild, channel, the member's role ids
+
+
+class StandingCache:
+    """`Standing` per (guild, channel, roles), so automod computes it once per role set and channel.
+
+    Computing it copies the guild, its roles, the channel and the bot's member out of hikari's cache and runs
+    Discord's overwrite arithmetic twice: a quarter of automod's CPU per message (docs/benchmarks.md). Entries are
+    dropped on every role, channel or guild event (what hikari updates those cache entries from) and expire after
+    `ttl` seconds at the latest, for changes no event of ours sees (the bot's own roles: GUILD_MEMBER_UPDATE needs
+    the members intent). At most `limit` entries; the oldest go first.
+    """
+
+    def __init__(self, clock: Clock, *, ttl: float = 60.0, limit: int = 50_000) -> None:
+        self._clock = clock
+        self._ttl = ttl
+        self._limit = limit
+        self._entries: dict[StandingKey, tuple[float, Standing]] = {}
+
+    def get(self, key: StandingKey) -> Standing | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        if found[0] <= self._clock.monotonic():
+            del self._entries[key]
+            return None
+        return found[1]
+
+    def put(self, key: StandingKey, standing: Standing) -> None:
+        if len(self._entries) >= self._limit:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (self._clock.monotonic() + self._ttl, standing)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
