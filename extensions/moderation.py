@@ -17,6 +17,7 @@ import lightbulb
 from lightbulb.prefab import checks
 
 from hanabi.errors import InvalidInput, PermissionDenied
+from hanabi.infra.channels import ChannelDirectory
 from hanabi.infra.clock import Clock
 from hanabi.infra.metrics import Metrics
 from hanabi.repositories.moderation import Case
@@ -72,6 +73,7 @@ async def on_guild_message(
     bot: hikari.GatewayBot,
     metrics: Metrics,
     standings: StandingCache,
+    channels: ChannelDirectory,
 ) -> None:
     message = event.message
     if message.webhook_id is not None or event.author.is_bot or event.author.is_system:
@@ -85,7 +87,8 @@ async def on_guild_message(
     key = (event.guild_id, event.channel_id, tuple(member.role_ids))
     standing = standings.get(key)
     if standing is None or not standing.applies_to(member.id):
-        standing = _standing(bot.cache, event.guild_id, event.channel_id, member)
+        channel = await channels.permission_channel(event.channel_id)
+        standing = _standing(bot.cache, event.guild_id, channel, member)
         if standing is None:
             return
         if standing.applies_to(member.id):  # the owner's or a personal overwrite's standing is theirs alone
@@ -126,13 +129,14 @@ async def forget_standings(_: hikari.Event, standings: StandingCache) -> None:
     standings.clear()
 
 
-def _standing(cache: hikari.api.Cache, guild_id: int, channel_id: int, member: hikari.Member) -> Standing | None:
+def _standing(
+    cache: hikari.api.Cache, guild_id: int, channel: hikari.GuildChannel | None, member: hikari.Member
+) -> Standing | None:
     guild = cache.get_guild(guild_id)
     me = cache.get_me()
     if guild is None or me is None:
         return None
     roles = cache.get_roles_view_for_guild(guild.id)
-    channel = _permission_channel(cache, channel_id)
     author_perms = permissions_in(guild, member.id, member.role_ids, channel, roles)
     my_member = cache.get_member(guild.id, me.id)
     my_roles = list(my_member.role_ids) if my_member else []
@@ -154,13 +158,6 @@ def _standing(cache: hikari.api.Cache, guild_id: int, channel_id: int, member: h
             if overwrite.type == hikari.PermissionOverwriteType.MEMBER
         ),
     )
-
-
-def _permission_channel(cache: hikari.api.Cache, channel_id: int) -> hikari.GuildChannel | None:
-    channel = cache.get_guild_channel(channel_id)
-    if channel is None and (thread := cache.get_thread(channel_id)) is not None:
-        channel = cache.get_guild_channel(thread.parent_id)
-    return channel
 
 
 async def _enforce(

@@ -15,6 +15,7 @@ import lightbulb
 import miru
 
 from hanabi.errors import DomainError, InvalidInput, PermissionDenied
+from hanabi.infra.channels import ChannelDirectory
 from hanabi.infra.lavalink import LavalinkBackend
 from hanabi.services.music import (
     Caller,
@@ -89,13 +90,15 @@ def _guild_id(ctx: lightbulb.Context) -> int:
     return int(ctx.guild_id)
 
 
-def _check_bot_can_join(bot: hikari.GatewayBot, guild_id: int, channel_id: int) -> None:
+async def _check_bot_can_join(
+    bot: hikari.GatewayBot, channels: ChannelDirectory, guild_id: int, channel_id: int
+) -> None:
     me = bot.get_me()
     if me is None:
         return
     member = bot.cache.get_member(guild_id, me.id)
     roles = [int(r) for r in member.role_ids] if member is not None else []
-    have = effective_permissions(bot.cache, guild_id, int(me.id), roles, channel_id)
+    have = effective_permissions(bot.cache, guild_id, int(me.id), roles, await channels.get(channel_id))
     missing = VOICE_NEEDS & ~have
     if missing:
         raise PermissionDenied(f"I need the {permission_names(missing)} permission in <#{channel_id}> to play there.")
@@ -297,7 +300,9 @@ class Play(
     )
 
     @lightbulb.invoke
-    async def invoke(self, ctx: lightbulb.Context, music: MusicService, bot: hikari.GatewayBot) -> None:
+    async def invoke(
+        self, ctx: lightbulb.Context, music: MusicService, bot: hikari.GatewayBot, channels: ChannelDirectory
+    ) -> None:
         music.require_enabled()
         guild_id = _guild_id(ctx)
         caller = _caller(bot, guild_id, ctx.member, int(ctx.user.id))
@@ -305,7 +310,7 @@ class Play(
             raise InvalidInput("Join a voice channel first, then ask me to play.")
         joining = music.bot_channel(guild_id) is None
         if joining:
-            _check_bot_can_join(bot, guild_id, caller.voice_channel_id)
+            await _check_bot_can_join(bot, channels, guild_id, caller.voice_channel_id)
         await ctx.defer()
         result = await music.play(guild_id, caller, int(ctx.channel_id), self.query, QueuePosition(self.position))
         text = _enqueued_text(result, caller.voice_channel_id if result.joined else None)

@@ -18,6 +18,7 @@ import miru
 
 from hanabi.config import Settings
 from hanabi.errors import InvalidInput, NotFound, PermissionDenied
+from hanabi.infra.channels import ChannelDirectory
 from hanabi.services.scheduler import (
     Announcement,
     Delivery,
@@ -48,15 +49,18 @@ def _permission_names(permissions: hikari.Permissions) -> str:
     return ", ".join(permission_labels(permissions))
 
 
-def bot_permissions_in(bot: hikari.GatewayBot, guild_id: int, channel_id: int) -> hikari.Permissions | None:
-    """The bot's permissions in a channel per Discord's algorithm, from the cache; None when the cache lacks data."""
+async def bot_permissions_in(
+    bot: hikari.GatewayBot, channels: ChannelDirectory, guild_id: int, channel_id: int
+) -> hikari.Permissions | None:
+    """The bot's permissions in a channel per Discord's algorithm; None when the guild or channel is unknown."""
     me = bot.get_me()
-    if me is None or bot.cache.get_guild(guild_id) is None or bot.cache.get_guild_channel(channel_id) is None:
+    if me is None or bot.cache.get_guild(guild_id) is None:
         return None
     member = bot.cache.get_member(guild_id, me.id)
-    if member is None:
+    channel = await channels.permission_channel(channel_id)
+    if member is None or channel is None:
         return None
-    return effective_permissions(bot.cache, guild_id, me.id, member.role_ids, channel_id)
+    return effective_permissions(bot.cache, guild_id, me.id, member.role_ids, channel)
 
 
 def needed_to_post(*, embed: bool) -> hikari.Permissions:
@@ -64,17 +68,21 @@ def needed_to_post(*, embed: bool) -> hikari.Permissions:
     return needed | hikari.Permissions.EMBED_LINKS if embed else needed
 
 
-def missing_to_post(bot: hikari.GatewayBot, guild_id: int, channel_id: int, *, embed: bool) -> hikari.Permissions:
-    have = bot_permissions_in(bot, guild_id, channel_id)
+async def missing_to_post(
+    bot: hikari.GatewayBot, channels: ChannelDirectory, guild_id: int, channel_id: int, *, embed: bool
+) -> hikari.Permissions:
+    have = await bot_permissions_in(bot, channels, guild_id, channel_id)
     if have is None:
         return hikari.Permissions.NONE  # unknown: let Discord decide when we send
     return needed_to_post(embed=embed) & ~have
 
 
-def require_post_permissions(bot: hikari.GatewayBot, guild_id: int, channel_id: int, *, embed: bool) -> None:
-    if bot.cache.get_guild_channel(channel_id) is None and bot.cache.get_guild(guild_id) is not None:
+async def require_post_permissions(
+    bot: hikari.GatewayBot, channels: ChannelDirectory, guild_id: int, channel_id: int, *, embed: bool
+) -> None:
+    if await channels.get(channel_id) is None and bot.cache.get_guild(guild_id) is not None:
         raise NotFound(f"I cannot see <#{channel_id}>; it may have been deleted.")
-    missing = missing_to_post(bot, guild_id, channel_id, embed=embed)
+    missing = await missing_to_post(bot, channels, guild_id, channel_id, embed=embed)
     if missing:
         raise PermissionDenied(
             f"I am missing the **{_permission_names(missing)}** permission in <#{channel_id}>. "
@@ -88,12 +96,13 @@ def require_post_permissions(bot: hikari.GatewayBot, guild_id: int, channel_id: 
 class HikariSender:
     """Delivers announcements and reminders with hikari REST; maps Discord errors to DeliveryFailed."""
 
-    def __init__(self, bot: hikari.GatewayBot) -> None:
+    def __init__(self, bot: hikari.GatewayBot, channels: ChannelDirectory) -> None:
         self._bot = bot
+        self._channels = channels
 
     async def send_announcement(self, delivery: Delivery) -> int:
         embed = delivery.title is not None
-        missing = missing_to_post(self._bot, delivery.guild_id, delivery.channel_id, embed=embed)
+        missing = await missing_to_post(self._bot, self._channels, delivery.guild_id, delivery.channel_id, embed=embed)
         if missing:
             raise DeliveryFailed("missing_permissions", _permission_names(missing))
         roles: Sequence[int] | bool = list(delivery.allowed_role_ids) or False
@@ -188,10 +197,14 @@ class HikariSender:
 
 @loader.listener(hikari.StartedEvent)
 async def start_runner(
-    _: hikari.StartedEvent, bot: hikari.GatewayBot, scheduler: SchedulerService, settings: Settings
+    _: hikari.StartedEvent,
+    bot: hikari.GatewayBot,
+    scheduler: SchedulerService,
+    settings: Settings,
+    channels: ChannelDirectory,
 ) -> None:
     if settings.scheduler_enabled:
-        scheduler.start(HikariSender(bot))
+        scheduler.start(HikariSender(bot, channels))
 
 
 @loader.listener(hikari.StoppingEvent)
@@ -261,10 +274,12 @@ class AnnounceCreate(lightbulb.SlashCommand, name="create", description="Post a 
     allow_mentions = lightbulb.string("allow_mentions", "Roles the message may ping, e.g. @Events", default=None)
 
     @lightbulb.invoke
-    async def invoke(self, ctx: lightbulb.Context, scheduler: SchedulerService, bot: hikari.GatewayBot) -> None:
+    async def invoke(
+        self, ctx: lightbulb.Context, scheduler: SchedulerService, bot: hikari.GatewayBot, channels: ChannelDirectory
+    ) -> None:
         guild_id = _guild_id(ctx)
         channel_id = int(self.channel.id)
-        require_post_permissions(bot, guild_id, channel_id, embed=self.title is not None)
+        await require_post_permissions(bot, channels, guild_id, channel_id, embed=self.title is not None)
         roles = parse_role_ids(bot, guild_id, self.allow_mentions)
         created = await scheduler.create(
             guild_id=guild_id,
@@ -331,10 +346,14 @@ class AnnounceResume(lightbulb.SlashCommand, name="resume", description="Start p
     id = lightbulb.integer("id", "Announcement number (see /announce list)", min_value=1)
 
     @lightbulb.invoke
-    async def invoke(self, ctx: lightbulb.Context, scheduler: SchedulerService, bot: hikari.GatewayBot) -> None:
+    async def invoke(
+        self, ctx: lightbulb.Context, scheduler: SchedulerService, bot: hikari.GatewayBot, channels: ChannelDirectory
+    ) -> None:
         guild_id = _guild_id(ctx)
         current = await scheduler.get(guild_id, self.id)
-        require_post_permissions(bot, guild_id, current.row.channel_id, embed=current.row.title is not None)
+        await require_post_permissions(
+            bot, channels, guild_id, current.row.channel_id, embed=current.row.title is not None
+        )
         announcement = await scheduler.resume(guild_id, self.id)
         upcoming = scheduler.upcoming(announcement, 1)
         when = f" Next run {discord_timestamp(upcoming[0], 'R')}." if upcoming else ""
@@ -356,11 +375,15 @@ class AnnounceTest(lightbulb.SlashCommand, name="test", description="Post an ann
     id = lightbulb.integer("id", "Announcement number (see /announce list)", min_value=1)
 
     @lightbulb.invoke
-    async def invoke(self, ctx: lightbulb.Context, scheduler: SchedulerService, bot: hikari.GatewayBot) -> None:
+    async def invoke(
+        self, ctx: lightbulb.Context, scheduler: SchedulerService, bot: hikari.GatewayBot, channels: ChannelDirectory
+    ) -> None:
         guild_id = _guild_id(ctx)
         current = await scheduler.get(guild_id, self.id)
-        require_post_permissions(bot, guild_id, current.row.channel_id, embed=current.row.title is not None)
-        await scheduler.send_test(guild_id, self.id, HikariSender(bot))
+        await require_post_permissions(
+            bot, channels, guild_id, current.row.channel_id, embed=current.row.title is not None
+        )
+        await scheduler.send_test(guild_id, self.id, HikariSender(bot, channels))
         await ctx.respond(f"Posted announcement #{self.id} in <#{current.row.channel_id}>.", ephemeral=True)
 
 
@@ -397,7 +420,9 @@ async def _find_event(bot: hikari.GatewayBot, guild_id: int, text: str) -> hikar
     raise NotFound(f"No upcoming event matches `{text}`. `/event list` shows them with their ids.")
 
 
-async def _create_event(bot: hikari.GatewayBot, guild_id: int, plan: EventPlan) -> hikari.ScheduledEvent:
+async def _create_event(
+    bot: hikari.GatewayBot, channels: ChannelDirectory, guild_id: int, plan: EventPlan
+) -> hikari.ScheduledEvent:
     description = plan.description if plan.description is not None else hikari.UNDEFINED
     end = plan.end if plan.end is not None else hikari.UNDEFINED
     try:
@@ -407,7 +432,7 @@ async def _create_event(bot: hikari.GatewayBot, guild_id: int, plan: EventPlan) 
             return await bot.rest.create_external_event(
                 guild_id, plan.name, plan.location, plan.start, plan.end, description=description
             )
-        channel = bot.cache.get_guild_channel(plan.channel_id)
+        channel = await channels.get(plan.channel_id)
         if channel is not None and channel.type == hikari.ChannelType.GUILD_STAGE:
             return await bot.rest.create_stage_event(
                 guild_id, plan.channel_id, plan.name, plan.start, description=description, end_time=end
@@ -431,7 +456,9 @@ class EventCreate(lightbulb.SlashCommand, name="create", description="Create a D
     description = lightbulb.string("description", "What it is about", default=None, max_length=1000)
 
     @lightbulb.invoke
-    async def invoke(self, ctx: lightbulb.Context, scheduler: SchedulerService, bot: hikari.GatewayBot) -> None:
+    async def invoke(
+        self, ctx: lightbulb.Context, scheduler: SchedulerService, bot: hikari.GatewayBot, channels: ChannelDirectory
+    ) -> None:
         guild_id = _guild_id(ctx)
         plan = await scheduler.plan_event(
             guild_id=guild_id,
@@ -442,7 +469,7 @@ class EventCreate(lightbulb.SlashCommand, name="create", description="Create a D
             location=self.location,
             description=self.description,
         )
-        event = await _create_event(bot, guild_id, plan)
+        event = await _create_event(bot, channels, guild_id, plan)
         embed = hikari.Embed(title=event.name, url=_event_link(event), colour=BRAND_COLOUR)
         embed.add_field("Starts", discord_timestamp(plan.start, "F"), inline=True)
         if plan.end is not None:
@@ -513,11 +540,13 @@ class EventRemind(lightbulb.SlashCommand, name="remind", description="Post a rem
     channel = lightbulb.channel("channel", "Where to post the reminder", channel_types=TEXT_CHANNELS)
 
     @lightbulb.invoke
-    async def invoke(self, ctx: lightbulb.Context, scheduler: SchedulerService, bot: hikari.GatewayBot) -> None:
+    async def invoke(
+        self, ctx: lightbulb.Context, scheduler: SchedulerService, bot: hikari.GatewayBot, channels: ChannelDirectory
+    ) -> None:
         guild_id = _guild_id(ctx)
         channel_id = int(self.channel.id)
         event = await _find_event(bot, guild_id, self.event)
-        require_post_permissions(bot, guild_id, channel_id, embed=False)
+        await require_post_permissions(bot, channels, guild_id, channel_id, embed=False)
         reminder = await scheduler.add_reminder(
             guild_id=guild_id,
             event_id=int(event.id),

@@ -30,6 +30,7 @@ from hanabi import __version__
 from hanabi.config import Settings
 from hanabi.errors import HanabiError
 from hanabi.hybrid import HybridBridge
+from hanabi.infra.channels import ChannelDirectory
 from hanabi.infra.cluster import HEARTBEAT_SECONDS, Cluster, ProcessStatus, ShardStatus
 from hanabi.infra.metrics import Metrics, MetricsServer
 from hanabi.infra.observability import Observability
@@ -53,12 +54,12 @@ BASE_INTENTS = (
     | hikari.Intents.GUILD_MODERATION
 )
 
-# Cache only what features read: guilds (counts, owner), channels and roles (permission checks), our own
-# user, and voice states (music). Of members only the bot's own (only_my_member below) and those in voice:
-# interactions and messages carry the member. Per-guild cost in docs/benchmarks.md (memory).
+# Cache only what features read: guilds (counts, owner), roles (permission checks), our own user, and voice
+# states (music). Of members only the bot's own (only_my_member below) and those in voice: interactions and
+# messages carry the member. Channels are not cached from GUILD_CREATE: hanabi.infra.channels fetches the few a
+# feature needs. Per-guild cost in docs/benchmarks.md (memory).
 CACHE_COMPONENTS = (
     hikari.api.CacheComponents.GUILDS
-    | hikari.api.CacheComponents.GUILD_CHANNELS
     | hikari.api.CacheComponents.ROLES
     | hikari.api.CacheComponents.ME
     | hikari.api.CacheComponents.VOICE_STATES
@@ -171,6 +172,8 @@ class Hanabi:
         # Components with a feature prefix (`poll:`, `help:`) are answered by that extension's listener, not by a
         # miru view; without this miru would log a warning for every such click.
         self.miru = miru.Client(self.bot, ignore_unknown_interactions=True)
+        self.channels = ChannelDirectory(self.bot.rest)
+        self.channels.attach(self.bot)
         self.info: BotInfo | None = None
         self.hybrid: HybridBridge | None = None
         self.cluster: Cluster | None = None
@@ -239,7 +242,7 @@ class Hanabi:
         await self.client.load_extensions(*extension_names())
 
         settings_service = await resolve(self.container.guild_settings_service)
-        self.hybrid = HybridBridge(self.bot, self.client, self._prefix_resolver(settings_service))
+        self.hybrid = HybridBridge(self.bot, self.client, self._prefix_resolver(settings_service), self.channels)
         self.bot.subscribe(hikari.MessageCreateEvent, self.hybrid.on_message)
         self.bot.subscribe(hikari.StartedEvent, self._on_started)
         self.bot.subscribe(hikari.ShardReadyEvent, self._on_shard_ready)

@@ -25,6 +25,7 @@ import lightbulb
 from lightbulb.commands.commands import CommandBase
 from lightbulb.internal import constants as lb_constants
 
+from hanabi.infra.channels import ChannelDirectory
 from hanabi.ui.permissions import effective_permissions
 
 log = logging.getLogger(__name__)
@@ -180,10 +181,19 @@ def split_arguments(text: str) -> list[str]:
 class ArgumentResolver:
     """Turns text into option values, resolving mentions and ids through the cache (or REST)."""
 
-    def __init__(self, bot: hikari.GatewayBot, message: hikari.Message, guild_id: int | None) -> None:
+    def __init__(
+        self,
+        bot: hikari.GatewayBot,
+        message: hikari.Message,
+        guild_id: int | None,
+        channels: ChannelDirectory,
+        permission_channel: hikari.GuildChannel | None,
+    ) -> None:
         self._bot = bot
         self._message = message
         self._guild_id = guild_id
+        self._channels = channels
+        self._permission_channel = permission_channel  # where the message was sent (a thread's parent)
         self.users: dict[hikari.Snowflake, hikari.User] = {}
         self.members: dict[hikari.Snowflake, hikari.InteractionMember] = {}
         self.roles: dict[hikari.Snowflake, hikari.Role] = {}
@@ -218,7 +228,7 @@ class ArgumentResolver:
         if kind is hikari.OptionType.ROLE:
             return self._role(name, raw)
         if kind is hikari.OptionType.CHANNEL:
-            return self._channel(name, raw, option.channel_types)
+            return await self._channel(name, raw, option.channel_types)
         if kind is hikari.OptionType.MENTIONABLE:
             if _ROLE_MENTION.match(raw):
                 return self._role(name, raw)
@@ -275,7 +285,7 @@ class ArgumentResolver:
                     member = await self._bot.rest.fetch_member(self._guild_id, user_id)
         if member is not None:
             user = member.user
-            self.members[user_id] = to_interaction_member(self._bot.cache, member, self._message.channel_id)
+            self.members[user_id] = to_interaction_member(self._bot.cache, member, self._permission_channel)
         if user is None:
             try:
                 user = await self._bot.rest.fetch_user(user_id)
@@ -304,9 +314,11 @@ class ArgumentResolver:
         self.roles[role.id] = role
         return role.id
 
-    def _channel(self, name: str, raw: str, channel_types: Sequence[hikari.ChannelType] | None) -> hikari.Snowflake:
+    async def _channel(
+        self, name: str, raw: str, channel_types: Sequence[hikari.ChannelType] | None
+    ) -> hikari.Snowflake:
         match = _CHANNEL_MENTION.match(raw) or (_SNOWFLAKE.match(raw) and re.match(r"(\d+)", raw))
-        channel = self._bot.cache.get_guild_channel(int(match.group(1))) if match else None
+        channel = await self._channels.get(int(match.group(1))) if match else None
         if channel is None or (self._guild_id is not None and channel.guild_id != self._guild_id):
             raise PrefixArgumentError(f"`{name}` must be a channel mention like #general, or a channel id.")
         if channel_types and channel.type not in channel_types:
@@ -378,9 +390,9 @@ def _rest_fits(pending: list[Any], slot: int) -> bool:
 
 
 def to_interaction_member(
-    cache: hikari.api.Cache, member: hikari.Member, channel_id: int | None
+    cache: hikari.api.Cache, member: hikari.Member, channel: hikari.GuildChannel | None
 ) -> hikari.InteractionMember:
-    permissions = effective_permissions(cache, member.guild_id, member.id, list(member.role_ids), channel_id)
+    permissions = effective_permissions(cache, member.guild_id, member.id, list(member.role_ids), channel)
     return hikari.InteractionMember(
         guild_id=member.guild_id,
         is_deaf=member.is_deaf,
@@ -512,10 +524,12 @@ class HybridBridge:
         bot: hikari.GatewayBot,
         client: lightbulb.Client,
         prefix_for: Callable[[int | None], Any],
+        channels: ChannelDirectory,
     ) -> None:
         self._bot = bot
         self._client = client
         self._prefix_for = prefix_for
+        self._channels = channels
         self.index = CommandIndex(client)
         self._tasks: set[asyncio.Task[None]] = set()
         self._mentions: tuple[str, ...] = ()  # "<@id>" and "<@!id>" of the bot, once its user is known
@@ -592,7 +606,9 @@ class HybridBridge:
     async def _build_interaction(self, message: hikari.Message, parsed: ParsedCommand) -> PrefixInteraction | None:
         bot = self._bot
         guild_id = message.guild_id
-        resolver = ArgumentResolver(bot, message, guild_id)
+        channel = await self._channels.get(message.channel_id) if guild_id is not None else None
+        permission_channel = await self._channels.permission_channel(message.channel_id) if channel else None
+        resolver = ArgumentResolver(bot, message, guild_id, self._channels, permission_channel)
         options = await parse_options(parsed.command, parsed.arguments, resolver)
 
         member: hikari.InteractionMember | None = None
@@ -603,7 +619,7 @@ class HybridBridge:
             author_member = message.member
             if author_member is None:
                 return None
-            member = to_interaction_member(bot.cache, author_member, message.channel_id)
+            member = to_interaction_member(bot.cache, author_member, permission_channel)
             required = required_permissions(parsed.command)
             if required and (member.permissions & required) != required:
                 from hanabi.ui.permissions import missing_permissions, permission_names
@@ -624,11 +640,10 @@ class HybridBridge:
 
         me = bot.get_me()
         app_permissions = (
-            effective_permissions(bot.cache, guild_id, me.id, list(_bot_role_ids(bot, guild_id)), message.channel_id)
+            effective_permissions(bot.cache, guild_id, me.id, list(_bot_role_ids(bot, guild_id)), permission_channel)
             if guild_id is not None and me is not None
             else hikari.Permissions.all_permissions()
         )
-        channel = bot.cache.get_guild_channel(message.channel_id)
         guild = bot.cache.get_guild(guild_id) if guild_id is not None else None
         locale = str(guild.preferred_locale) if guild is not None else "en-US"
         interaction = PrefixInteraction(

@@ -13,6 +13,7 @@ import miru
 from dependency_injector import providers
 
 from hanabi.config import Settings
+from hanabi.infra.channels import ChannelDirectory
 from hanabi.infra.clock import Clock
 from hanabi.infra.cluster import Cluster
 from hanabi.infra.db import Database
@@ -76,6 +77,7 @@ def register_dependencies(client: lightbulb.Client, container: Container, app: H
         registry.register_value(BotInfo, info)
     registry.register_value(miru.Client, app.miru)
     registry.register_value(Observability, app.ops)
+    registry.register_value(ChannelDirectory, app.channels)
 
 
 def precompile_command_injection(client: lightbulb.Client) -> int:

@@ -23,17 +23,15 @@ def effective_permissions(
     guild_id: int,
     user_id: int,
     role_ids: Iterable[int] | None,
-    channel_id: int | None = None,
+    channel: hikari.GuildChannel | None = None,
 ) -> hikari.Permissions:
-    """`permissions_in` over hikari's cache, for a member known by id and role ids; threads use their parent."""
+    """`permissions_in` over hikari's cache (guild, roles), for a member known by id and role ids.
+
+    `channel` is where overwrites come from: for a thread, its parent (`ChannelDirectory.permission_channel`).
+    """
     guild = cache.get_guild(guild_id)
     if guild is None:
         return hikari.Permissions.NONE
-    channel: hikari.GuildChannel | None = None
-    if channel_id is not None:
-        channel = cache.get_guild_channel(channel_id) or cache.get_thread(channel_id)
-        if isinstance(channel, hikari.GuildThreadChannel):
-            channel = cache.get_guild_channel(channel.parent_id)
     return permissions_in(guild, user_id, role_ids or (), channel, cache.get_roles_view_for_guild(guild_id))
 
 
