@@ -22,6 +22,7 @@ from _harness import (
     base_parser,
     bot_session,
     extra_env,
+    generator_gc_paused,
     message_payload,
     write_json,
 )
@@ -132,7 +133,8 @@ async def run(rates: list[float], seconds: float, settings: dict[str, str]) -> d
         await step(fake, 200, 2, clean, sentinels, session.bot)  # warm-up
         steps = []
         for rate in rates:
-            result = await step(fake, rate, seconds, clean, sentinels, session.bot)
+            with generator_gc_paused():
+                result = await step(fake, rate, seconds, clean, sentinels, session.bot)
             steps.append(result)
             figures[str(int(rate))] = {
                 "achieved": round(result.offered if result.seconds else 0, 0),
