@@ -211,22 +211,30 @@ class WalletRepository:
         )
         return [Wallet.from_record(r) for r in records]
 
-    async def guild_count_above(self, guild_id: int, balance: int) -> int:
-        value = await self._pool.fetchval(
-            """
-            SELECT count(*) FROM economy_members
-            WHERE guild_id = $1 AND balance > $2  -- an index range: economy_members_rank (0009)
-            """,
-            guild_id,
-            balance,
-        )
-        return int(value or 0)
+    async def get_with_server_standing(self, user_id: int, guild_id: int | None) -> tuple[Wallet | None, int | None]:
+        """The wallet, and how many members of the server hold more (None: not a member there, or nothing held).
 
-    async def is_member(self, guild_id: int, user_id: int) -> bool:
-        value = await self._pool.fetchval(
-            "SELECT 1 FROM economy_members WHERE guild_id = $1 AND user_id = $2", guild_id, user_id
+        One round trip instead of three (wallet, membership, count): `/balance` and the leaderboards' own line.
+        """
+        record = await self._pool.fetchrow(
+            f"""
+            SELECT {_COLUMNS},
+                   CASE WHEN w.balance > 0 AND EXISTS (
+                            SELECT 1 FROM economy_members m WHERE m.guild_id = $2 AND m.user_id = w.user_id
+                        )
+                        -- an index range: economy_members_rank (0009)
+                        THEN (SELECT count(*) FROM economy_members m WHERE m.guild_id = $2 AND m.balance > w.balance)
+                   END AS server_above
+            FROM wallets w WHERE w.user_id = $1
+            """,
+            user_id,
+            guild_id,
         )
-        return value is not None
+        if record is None:
+            return None, None
+        above = record["server_above"]
+        wallet = Wallet(int(record["user_id"]), record["balance"], record["streak"], record["last_daily"])
+        return wallet, int(above) if above is not None else None
 
     async def balances(self) -> dict[int, int]:
         records = await self._pool.fetch("SELECT user_id, balance FROM wallets")

@@ -207,15 +207,15 @@ class EconomyService:
     # reads ---------------------------------------------------------------------------------------------------------
 
     async def profile(self, user_id: int, guild_id: int | None) -> Profile:
-        wallet = await self._wallets.get(user_id) or Wallet(user_id)
+        found, server_above = await self._wallets.get_with_server_standing(user_id, guild_id)
+        wallet = found or Wallet(user_id)
         today = self.today()
         claimed_today = wallet.last_daily is not None and wallet.last_daily >= today
         alive = wallet.last_daily is not None and wallet.last_daily >= today - timedelta(days=1)
-        global_rank = server_rank = None
+        global_rank = None
         if wallet.balance > 0:
             global_rank = await self._index.count_above(wallet.balance) + 1
-            if guild_id is not None and await self._wallets.is_member(guild_id, user_id):
-                server_rank = await self._wallets.guild_count_above(guild_id, wallet.balance) + 1
+        server_rank = server_above + 1 if server_above is not None else None
         return Profile(
             user_id=user_id,
             balance=wallet.balance,
@@ -247,13 +247,14 @@ class EconomyService:
             tied = entries and entries[-1].balance == wallet.balance
             entries.append(RankedEntry(entries[-1].rank if tied else position, wallet.user_id, wallet.balance))
         caller: RankedEntry | None = None
-        mine = await self._wallets.get(caller_id)
+        mine, server_above = await self._wallets.get_with_server_standing(
+            caller_id, guild_id if scope == "server" else None
+        )
         if mine is not None and mine.balance > 0:
             if scope == "global":
                 caller = RankedEntry(await self._index.count_above(mine.balance) + 1, caller_id, mine.balance)
-            elif guild_id is not None and await self._wallets.is_member(guild_id, caller_id):
-                above = await self._wallets.guild_count_above(guild_id, mine.balance)
-                caller = RankedEntry(above + 1, caller_id, mine.balance)
+            elif server_above is not None:
+                caller = RankedEntry(server_above + 1, caller_id, mine.balance)
         return Leaderboard(scope, entries, caller)
 
     async def global_rank(self, user_id: int) -> int | None:
