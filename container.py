@@ -9,6 +9,8 @@ REDIS_URL the bot never loads it (about 90 ms of startup). tests/unit/test_start
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -121,19 +123,26 @@ async def _leaderboard_index(settings: Settings, database: Database) -> AsyncIte
     """PostgreSQL buckets; with Redis, a sorted set built from PostgreSQL in the background (PostgreSQL answers
     until it is ready, and whenever Redis cannot)."""
     postgres = PostgresLeaderboardIndex(database)
-    if settings.redis_url is None:
-        yield postgres
-        return
-    from hanabi.repositories.leaderboard_redis import RedisLeaderboardIndex
-
-    index = RedisLeaderboardIndex(
-        settings.redis_url.get_secret_value(), database, namespace=settings.redis_namespace, fallback=postgres
-    )
-    index.start_in_background()
+    # The Redis index stages into PostgreSQL too (its fallback and source of truth), so the deltas fold either way.
+    folding = asyncio.create_task(postgres.fold_forever(), name="hanabi-leaderboard-fold")
     try:
-        yield index
+        if settings.redis_url is None:
+            yield postgres
+            return
+        from hanabi.repositories.leaderboard_redis import RedisLeaderboardIndex
+
+        index = RedisLeaderboardIndex(
+            settings.redis_url.get_secret_value(), database, namespace=settings.redis_namespace, fallback=postgres
+        )
+        index.start_in_background()
+        try:
+            yield index
+        finally:
+            await index.close()
     finally:
-        await index.close()
+        folding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await folding
 
 
 def _build_dashboard(**parts: Any) -> Any:  # dashboard (issue 13)

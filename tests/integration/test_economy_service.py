@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from hanabi.errors import InvalidInput
 from hanabi.infra.db import Database, open_database
-from hanabi.repositories.leaderboard import PostgresLeaderboardIndex
+from hanabi.repositories.leaderboard import BalanceChange, PostgresLeaderboardIndex
 from hanabi.repositories.ledger import LedgerRepository
 from hanabi.repositories.shop import ShopRepository
 from hanabi.repositories.wallets import MAX_BALANCE, WalletRepository
@@ -322,3 +322,47 @@ async def test_server_ranks_follow_every_balance_change(database_url: str) -> No
         assert mismatched == 0
     finally:
         await conn.close()
+
+
+@pytest.mark.asyncio
+async def test_transfers_between_wallets_of_equal_balance_do_not_queue_on_the_rank_index(
+    database: Database, economy: EconomyService
+) -> None:
+    # Wallets with the same balance share their rank bucket. A writer that staged its bucket change and has not
+    # committed yet must not hold up another transfer (migration 0010: deltas are appended, not updated in place).
+    for user_id in (201, 202, 203, 204):
+        await economy.grant(OWNER, user_id, 1_000, "seed")
+    index = PostgresLeaderboardIndex(database)
+
+    async with database.pool.acquire() as conn:
+        open_writer = conn.transaction()
+        await open_writer.start()
+        try:
+            await index.stage(conn, [BalanceChange(201, 1_000, 999), BalanceChange(202, 1_000, 1_001)])
+            result = await asyncio.wait_for(economy.transfer(203, 204, 1), timeout=5)
+            assert (result.sender_balance, result.receiver_balance) == (999, 1_001)
+        finally:
+            await open_writer.rollback()
+    await assert_invariants(database)
+
+
+@pytest.mark.asyncio
+async def test_folding_moves_the_deltas_and_keeps_every_count(
+    database: Database, clock: ManualClock, economy: EconomyService
+) -> None:
+    for user_id in range(300, 340):
+        await economy.grant(OWNER, user_id, 100 + (user_id % 7) * 300, "seed")
+    for sender in range(300, 320):
+        await economy.transfer(sender, sender + 20, 37)
+    index = PostgresLeaderboardIndex(database)
+    balances = sorted({0, 1, *(await WalletRepository(database, index).balances()).values()})
+    before = [await index.count_above(balance) for balance in balances]
+    assert await database.pool.fetchval("SELECT count(*) FROM leaderboard_bucket_deltas") > 0
+    await index.fold()
+    assert await database.pool.fetchval("SELECT count(*) FROM leaderboard_bucket_deltas") == 0
+    assert [await index.count_above(balance) for balance in balances] == before
+    folded = await database.pool.fetch("SELECT level, bucket, wallets FROM leaderboard_buckets WHERE wallets <> 0")
+    await index.rebuild()
+    rebuilt = await database.pool.fetch("SELECT level, bucket, wallets FROM leaderboard_buckets WHERE wallets <> 0")
+    assert sorted(map(tuple, folded)) == sorted(map(tuple, rebuilt))
+    await assert_invariants(database)

@@ -6,14 +6,19 @@ bucketed counts (`leaderboard_buckets`): level L counts wallets by `balance >> 8
 wallets above B is then a sum over, per level, the buckets that share B's parent bucket and lie above B's
 bucket: at most 255 rows per level, whatever the number of wallets.
 
-Writers call `stage()` inside the transaction that changes balances (the PostgreSQL index writes its bucket
-deltas there, in a sorted order so concurrent writers never deadlock on buckets) and `published()` after the
-commit (where an index outside the database, such as a Redis sorted set, would apply the change). Only
-positive balances are indexed, so creating an empty wallet touches nothing.
+Writers call `stage()` inside the transaction that changes balances and `published()` after the commit (where
+an index outside the database, such as a Redis sorted set, would apply the change). The PostgreSQL index's
+`stage()` appends the bucket deltas to `leaderboard_bucket_deltas` rather than updating the buckets: wallets
+with the same balance share a level-0 bucket, and in-place updates made every such writer wait for the one
+before it to commit (migration 0010). Counts add the pending deltas to the buckets; `fold()`, run every
+`FOLD_SECONDS` by the container, moves them into the buckets in one statement. Only positive balances are
+indexed, so creating an empty wallet touches nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,7 +28,10 @@ import asyncpg
 
 from hanabi.infra.db import Database
 
+log = logging.getLogger(__name__)
+
 LEVELS = 8
+FOLD_SECONDS = 1.0
 RADIX_BITS = 8
 _RADIX_MASK = (1 << RADIX_BITS) - 1
 
@@ -89,10 +97,8 @@ def sibling_ranges(balance: int) -> list[tuple[int, int, int]]:
 
 
 _STAGE = """
-INSERT INTO leaderboard_buckets AS b (level, bucket, wallets)
+INSERT INTO leaderboard_bucket_deltas (level, bucket, delta)
 SELECT level, bucket, delta FROM unnest($1::smallint[], $2::bigint[], $3::bigint[]) AS d(level, bucket, delta)
-ORDER BY level, bucket
-ON CONFLICT (level, bucket) DO UPDATE SET wallets = b.wallets + EXCLUDED.wallets
 """
 
 _COUNT_ABOVE = """
@@ -101,12 +107,28 @@ FROM unnest($1::smallint[], $2::bigint[], $3::bigint[]) AS r(level, low, high)
 CROSS JOIN LATERAL (
     SELECT wallets FROM leaderboard_buckets
     WHERE level = r.level AND bucket > r.low AND bucket <= r.high
-) AS b
+    UNION ALL
+    SELECT delta FROM leaderboard_bucket_deltas
+    WHERE level = r.level AND bucket > r.low AND bucket <= r.high
+) AS b(wallets)
+"""
+
+# Deletes only the deltas this statement sees (committed ones): a writer's later deltas wait for the next fold.
+# Two folds at once (two processes) move each delta once: the second skips rows the first deleted.
+_FOLD = """
+WITH moved AS (
+    DELETE FROM leaderboard_bucket_deltas RETURNING level, bucket, delta
+), summed AS (
+    SELECT level, bucket, sum(delta) AS delta FROM moved GROUP BY level, bucket
+)
+INSERT INTO leaderboard_buckets AS b (level, bucket, wallets)
+SELECT level, bucket, delta FROM summed WHERE delta <> 0 ORDER BY level, bucket
+ON CONFLICT (level, bucket) DO UPDATE SET wallets = b.wallets + EXCLUDED.wallets
 """
 
 
 class PostgresLeaderboardIndex:
-    """Bucketed counts in `leaderboard_buckets`, written in the balance-changing transaction."""
+    """Bucketed counts in `leaderboard_buckets`, plus the deltas balance changes append until they are folded."""
 
     kind = "postgres"
 
@@ -129,9 +151,23 @@ class PostgresLeaderboardIndex:
         value = await self._pool.fetchval(_COUNT_ABOVE, list(levels), list(lows), list(highs))
         return int(value or 0)
 
+    async def fold(self) -> None:
+        """Move the pending deltas into the buckets; every count is the same before and after."""
+        await self._pool.execute(_FOLD)
+
+    async def fold_forever(self, every: float = FOLD_SECONDS) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.fold()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                # Counts stay exact without folding (they read the deltas); only their cost grows until it works.
+                log.warning("could not fold the leaderboard deltas, trying again: %s", error)
+
     async def rebuild(self) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("LOCK TABLE wallets IN SHARE MODE")
+            await conn.execute("DELETE FROM leaderboard_bucket_deltas")
             await conn.execute("DELETE FROM leaderboard_buckets")
             await conn.execute(
                 """
