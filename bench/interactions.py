@@ -80,7 +80,15 @@ async def senders(fake: BenchDiscord) -> dict[str, Callable[[int], Awaitable[Int
     return result
 
 
-async def run(rates: list[float], seconds: float, commands: list[str], settings: dict[str, str]) -> dict[str, object]:
+async def run(
+    rates: list[float],
+    seconds: float,
+    commands: list[str],
+    settings: dict[str, str],
+    *,
+    repeat_rate: float = 200,
+    repeats: int = 3,
+) -> dict[str, object]:
     figures: dict[str, object] = {}
     async with bot_session(build, seed=seed, settings=settings) as session:
         fake = session.fake
@@ -89,8 +97,17 @@ async def run(rates: list[float], seconds: float, commands: list[str], settings:
             await warm_up(fake, send[name])
             steps: list[StepResult] = []
             for rate in rates:
-                step = await open_loop(fake, f"/{name}", rate, seconds, send[name], bot=session.bot)
-                print(step.row(), flush=True)
+                runs = []
+                for _ in range(repeats if rate == repeat_rate else 1):
+                    runs.append(await open_loop(fake, f"/{name}", rate, seconds, send[name], bot=session.bot))
+                    print(runs[-1].row(), flush=True)
+                # The target rate is held several times and the run with the median p99 counts: on a shared VM
+                # one stall of the neighbours decides a single 10-second p99. Every run is printed above.
+                step = sorted(runs, key=lambda run: run.p99)[len(runs) // 2]
+                if len(runs) > 1:
+                    print(
+                        f"/{name} at {rate:.0f}/s: median p99 of {len(runs)} runs: {step.p99 * 1000:.1f} ms", flush=True
+                    )
                 steps.append(step)
                 if not step.p99 < 1.0:  # hopeless: higher rates would only queue longer
                     break
@@ -106,12 +123,25 @@ def main() -> None:
     parser.add_argument("--rates", default=",".join(str(r) for r in DEFAULT_RATES))
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--commands", default="ping,balance,pay")
+    parser.add_argument(
+        "--repeat-rate", type=float, default=200, help="the rate with p99 targets, held --repeats times"
+    )
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     seconds = args.seconds
     if args.quick:
         rates, seconds = [200, 1000], 3
-    figures = asyncio.run(run(rates, seconds, args.commands.split(","), extra_env(args.env)))
+    figures = asyncio.run(
+        run(
+            rates,
+            seconds,
+            args.commands.split(","),
+            extra_env(args.env),
+            repeat_rate=args.repeat_rate,
+            repeats=1 if args.quick else args.repeats,
+        )
+    )
     write_json(args.json, {"interactions": figures})
 
 

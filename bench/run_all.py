@@ -131,7 +131,7 @@ def table(results: dict[str, Any]) -> list[str]:
             limit = {"balance": 10, "pay": 20}.get(command)
             p99 = at200["p99_ms"]
             add(
-                f"/{command} at 200/s",
+                f"/{command} at 200/s (median p99 of 3 runs)",
                 f"p50 {fmt(at200['p50_ms'], ' ms')}, p95 {fmt(at200['p95_ms'], ' ms')}, "
                 f"p99 {fmt(p99, ' ms')}; bot CPU {at200['bot_cpu_ms_per_request']:.2f} ms/req",
                 f"p99 ≤ {limit} ms" if limit else "—",
