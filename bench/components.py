@@ -69,8 +69,12 @@ async def run(polls: int, rate: float, seconds: float, settings: dict[str, str])
 
         await open_loop(fake, "warmup", 50, 2, send, bot=bot)
         rss_before = bot.rss()
+        await asyncio.to_thread(bot.metric, LOOP_LAG_MAX)  # a scrape restarts the maximum
         step = await open_loop(fake, "poll vote", rate, seconds, send, bot=bot)
         print(step.row(), flush=True)
+        lag = await asyncio.to_thread(bot.metric, LOOP_LAG_MAX)
+        figures["loop_lag_max_ms"] = round(lag * 1000, 1) if lag is not None else None
+        print(f"bot event-loop lag, largest during the step: {figures['loop_lag_max_ms']} ms", flush=True)
         await asyncio.sleep(2)
         rss_after = bot.rss()
         figures["step"] = step.as_dict()
@@ -83,6 +87,9 @@ async def run(polls: int, rate: float, seconds: float, settings: dict[str, str])
             flush=True,
         )
     return figures
+
+
+LOOP_LAG_MAX = "hanabi_event_loop_lag_max_seconds"
 
 
 def main() -> None:

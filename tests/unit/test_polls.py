@@ -87,3 +87,25 @@ async def test_drain_runs_pending_changes_once_and_stops_timers() -> None:
     await live.drain()
     assert calls == [7, 8, 7]
     assert live.active == 0
+
+
+@pytest.mark.asyncio
+async def test_at_most_concurrency_actions_run_at_once_and_every_key_gets_its_run() -> None:
+    running = peak = 0
+    done: list[int] = []
+
+    async def action(key: int) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        done.append(key)
+
+    live = LiveUpdates(interval=10, concurrency=3)
+    live.bind(action)
+    for key in range(30):  # thirty polls come due at once
+        live.trigger(key)
+    await asyncio.sleep(0.3)
+    assert peak == 3
+    assert sorted(done) == list(range(30))
