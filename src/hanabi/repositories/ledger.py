@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from hanabi.infra.db import Database
-from hanabi.repositories.leaderboard import Connection
 
 _COLUMNS = "id, user_id, delta, balance_after, kind, reference, guild_id, counterparty_id, note, created_at"
 
@@ -41,35 +39,6 @@ class LedgerEntry:
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> LedgerEntry:
         return cls(**dict(record))
-
-
-async def insert_entries(
-    conn: Connection, entries: Sequence[NewEntry], balances_after: Sequence[int], at: datetime
-) -> int:
-    """Write ledger rows inside the caller's transaction (one statement for all of them); returns the last id."""
-    last = await conn.fetchval(
-        """
-        WITH e AS (
-            INSERT INTO ledger (user_id, delta, balance_after, kind, reference, guild_id, counterparty_id, note,
-                                created_at)
-            SELECT u, d, b, k, r, g, c, n, $9
-            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[],
-                        $7::bigint[], $8::text[]) AS e(u, d, b, k, r, g, c, n)
-            RETURNING id
-        )
-        SELECT COALESCE(max(id), 0) FROM e
-        """,
-        [e.user_id for e in entries],
-        [e.delta for e in entries],
-        list(balances_after),
-        [e.kind for e in entries],
-        [e.reference for e in entries],
-        [e.guild_id for e in entries],
-        [e.counterparty_id for e in entries],
-        [e.note for e in entries],
-        at,
-    )
-    return int(last)
 
 
 class LedgerRepository:

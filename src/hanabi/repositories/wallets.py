@@ -15,7 +15,7 @@ import asyncpg
 
 from hanabi.infra.db import Database
 from hanabi.repositories.leaderboard import BalanceChange, Connection, LeaderboardIndex
-from hanabi.repositories.ledger import NewEntry, insert_entries
+from hanabi.repositories.ledger import NewEntry
 
 MAX_BALANCE = 2**63 - 1  # PostgreSQL bigint
 _COLUMNS = "user_id, balance, streak, last_daily"
@@ -79,16 +79,36 @@ async def post(
         balances[entry.user_id] += entry.delta
         after.append(balances[entry.user_id])
     changed = sorted(uid for uid in balances if balances[uid] != locked[uid].balance)
-    await conn.execute(
-        """
-        UPDATE wallets w SET balance = v.balance, updated_at = $3
-        FROM unnest($1::bigint[], $2::bigint[]) AS v(user_id, balance) WHERE w.user_id = v.user_id
-        """,
-        changed,
-        [balances[uid] for uid in changed],
-        at,
+    # Balances and ledger rows in one statement (one round trip): different tables, rows already locked.
+    version = int(
+        await conn.fetchval(
+            """
+            WITH balances AS (
+                UPDATE wallets w SET balance = v.balance, updated_at = $3
+                FROM unnest($1::bigint[], $2::bigint[]) AS v(user_id, balance) WHERE w.user_id = v.user_id
+            ), entries AS (
+                INSERT INTO ledger (user_id, delta, balance_after, kind, reference, guild_id, counterparty_id, note,
+                                    created_at)
+                SELECT u, d, b, k, r, g, c, n, $3
+                FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::bigint[],
+                            $10::bigint[], $11::text[]) AS e(u, d, b, k, r, g, c, n)
+                RETURNING id
+            )
+            SELECT COALESCE(max(id), 0) FROM entries
+            """,
+            changed,
+            [balances[uid] for uid in changed],
+            at,
+            [e.user_id for e in entries],
+            [e.delta for e in entries],
+            after,
+            [e.kind for e in entries],
+            [e.reference for e in entries],
+            [e.guild_id for e in entries],
+            [e.counterparty_id for e in entries],
+            [e.note for e in entries],
+        )
     )
-    version = await insert_entries(conn, entries, after, at)
     changes = [BalanceChange(uid, locked[uid].balance, balances[uid], version) for uid in changed]
     await index.stage(conn, changes)
     wallets = {uid: Wallet(uid, balances[uid], wallet.streak, wallet.last_daily) for uid, wallet in locked.items()}
