@@ -132,8 +132,7 @@ class HotListener(lightbulb.Loadable):
         async def on_event(event: Any) -> None:
             await callback(event, **dependencies)
 
-        bot: hikari.GatewayBot = dependencies.get("bot") or await self._bot(client)
-        bot.subscribe(self._event_type, on_event)
+        (await self._bot(client)).subscribe(self._event_type, on_event)
         self._subscribed = on_event
 
     async def unload(self, client: lightbulb.Client) -> None:
