@@ -25,6 +25,7 @@ from hanabi.services.economy import (
     RoleRefusal,
 )
 from hanabi.ui import BRAND_COLOUR, discord_timestamp
+from hanabi.ui.interactions import NO_MENTIONS
 from hanabi.ui.pagination import Paginator
 
 log = logging.getLogger(__name__)
@@ -487,20 +488,7 @@ class Grant(lightbulb.SlashCommand, name="grant", description="Owners: add point
 
     @lightbulb.invoke
     async def invoke(self, ctx: lightbulb.Context, economy: EconomyService) -> None:
-        if self.amount < 1:
-            raise InvalidInput("Grant at least 1 point.")
-        result = await economy.grant(
-            int(ctx.user.id), int(self.user.id), self.amount, self.reason, guild_id=ctx.guild_id
-        )
-        config = economy.config
-        await ctx.respond(
-            f"Granted **{config.amount(self.amount)}** to {self.user.mention}. "
-            f"Their balance: {config.amount(result.balance)}.",
-            ephemeral=True,
-            user_mentions=False,
-            role_mentions=False,
-            mentions_everyone=False,
-        )
+        await _adjust(ctx, economy, self.user, self.amount, self.reason, revoke=False)
 
 
 @economy_group.register
@@ -511,20 +499,21 @@ class Revoke(lightbulb.SlashCommand, name="revoke", description="Owners: take po
 
     @lightbulb.invoke
     async def invoke(self, ctx: lightbulb.Context, economy: EconomyService) -> None:
-        if self.amount < 1:
-            raise InvalidInput("Revoke at least 1 point.")
-        result = await economy.revoke(
-            int(ctx.user.id), int(self.user.id), self.amount, self.reason, guild_id=ctx.guild_id
-        )
-        config = economy.config
-        await ctx.respond(
-            f"Revoked **{config.amount(self.amount)}** from {self.user.mention}. "
-            f"Their balance: {config.amount(result.balance)}.",
-            ephemeral=True,
-            user_mentions=False,
-            role_mentions=False,
-            mentions_everyone=False,
-        )
+        await _adjust(ctx, economy, self.user, self.amount, self.reason, revoke=True)
+
+
+async def _adjust(
+    ctx: lightbulb.Context, economy: EconomyService, user: hikari.User, amount: int, reason: str, *, revoke: bool
+) -> None:
+    if amount < 1:
+        raise InvalidInput(f"{'Revoke' if revoke else 'Grant'} at least 1 point.")
+    change = economy.revoke if revoke else economy.grant
+    result = await change(int(ctx.user.id), int(user.id), amount, reason, guild_id=ctx.guild_id)
+    config = economy.config
+    done = f"Revoked **{config.amount(amount)}** from" if revoke else f"Granted **{config.amount(amount)}** to"
+    await ctx.respond(
+        f"{done} {user.mention}. Their balance: {config.amount(result.balance)}.", ephemeral=True, **NO_MENTIONS
+    )
 
 
 loader.command(economy_group)

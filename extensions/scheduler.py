@@ -63,6 +63,15 @@ async def bot_permissions_in(
     return effective_permissions(bot.cache, guild_id, me.id, member.role_ids, channel)
 
 
+async def _require_postable(
+    scheduler: SchedulerService, bot: hikari.GatewayBot, channels: ChannelDirectory, guild_id: int, announcement_id: int
+) -> Announcement:
+    """The announcement, once the bot may post it where it goes (raises with what is missing otherwise)."""
+    current = await scheduler.get(guild_id, announcement_id)
+    await require_post_permissions(bot, channels, guild_id, current.row.channel_id, embed=current.row.title is not None)
+    return current
+
+
 def needed_to_post(*, embed: bool) -> hikari.Permissions:
     needed = hikari.Permissions.VIEW_CHANNEL | hikari.Permissions.SEND_MESSAGES
     return needed | hikari.Permissions.EMBED_LINKS if embed else needed
@@ -350,10 +359,7 @@ class AnnounceResume(lightbulb.SlashCommand, name="resume", description="Start p
         self, ctx: lightbulb.Context, scheduler: SchedulerService, bot: hikari.GatewayBot, channels: ChannelDirectory
     ) -> None:
         guild_id = _guild_id(ctx)
-        current = await scheduler.get(guild_id, self.id)
-        await require_post_permissions(
-            bot, channels, guild_id, current.row.channel_id, embed=current.row.title is not None
-        )
+        await _require_postable(scheduler, bot, channels, guild_id, self.id)
         announcement = await scheduler.resume(guild_id, self.id)
         upcoming = scheduler.upcoming(announcement, 1)
         when = f" Next run {discord_timestamp(upcoming[0], 'R')}." if upcoming else ""
@@ -379,10 +385,7 @@ class AnnounceTest(lightbulb.SlashCommand, name="test", description="Post an ann
         self, ctx: lightbulb.Context, scheduler: SchedulerService, bot: hikari.GatewayBot, channels: ChannelDirectory
     ) -> None:
         guild_id = _guild_id(ctx)
-        current = await scheduler.get(guild_id, self.id)
-        await require_post_permissions(
-            bot, channels, guild_id, current.row.channel_id, embed=current.row.title is not None
-        )
+        current = await _require_postable(scheduler, bot, channels, guild_id, self.id)
         await scheduler.send_test(guild_id, self.id, HikariSender(bot, channels))
         await ctx.respond(f"Posted announcement #{self.id} in <#{current.row.channel_id}>.", ephemeral=True)
 

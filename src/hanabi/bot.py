@@ -25,7 +25,6 @@ import miru
 from dependency_injector import providers
 
 import extensions
-from container import Container
 from hanabi import __version__
 from hanabi.config import Settings
 from hanabi.errors import HanabiError
@@ -39,6 +38,7 @@ from hanabi.ui.errors import error_reply
 from hanabi.wiring import precompile_command_injection, register_dependencies, resolve
 
 if TYPE_CHECKING:
+    from container import Container  # built by the entrypoint; the bot only receives it
     from hanabi.web.server import DashboardServer  # web dashboard (issue 13)
 
 log = logging.getLogger(__name__)

@@ -120,30 +120,27 @@ class HotListener(lightbulb.Loadable):
     def __init__(self, callback: Callable[..., Awaitable[None]], event_type: type[hikari.Event]) -> None:
         self._callback = callback
         self._event_type = event_type
-        self._subscribed: Callable[[Any], Coroutine[Any, Any, None]] | None = None
+        self._subscribed: tuple[hikari.GatewayBot, Callable[[Any], Coroutine[Any, Any, None]]] | None = None
 
     async def load(self, client: lightbulb.Client) -> None:
         hints = get_type_hints(self._callback)
         names = list(inspect.signature(self._callback).parameters)[1:]  # the first is the event
         async with client.di.enter_context(lightbulb.di.Contexts.DEFAULT) as container:
             dependencies = {name: await container.get(hints[name]) for name in names}
+            bot = await container.get(hikari.GatewayBot)
         callback = self._callback
 
         async def on_event(event: Any) -> None:
             await callback(event, **dependencies)
 
-        (await self._bot(client)).subscribe(self._event_type, on_event)
-        self._subscribed = on_event
+        bot.subscribe(self._event_type, on_event)
+        self._subscribed = (bot, on_event)
 
     async def unload(self, client: lightbulb.Client) -> None:
         if self._subscribed is not None:
-            (await self._bot(client)).unsubscribe(self._event_type, self._subscribed)
+            bot, on_event = self._subscribed
+            bot.unsubscribe(self._event_type, on_event)
             self._subscribed = None
-
-    @staticmethod
-    async def _bot(client: lightbulb.Client) -> hikari.GatewayBot:
-        async with client.di.enter_context(lightbulb.di.Contexts.DEFAULT) as container:
-            return await container.get(hikari.GatewayBot)
 
 
 def hot_listener(
