@@ -31,10 +31,11 @@ from hanabi.errors import HanabiError
 from hanabi.hybrid import HybridBridge
 from hanabi.infra.channels import ChannelDirectory
 from hanabi.infra.cluster import HEARTBEAT_SECONDS, Cluster, ProcessStatus, ShardStatus
+from hanabi.infra.intake import EventIntake
 from hanabi.infra.metrics import Metrics, MetricsServer
 from hanabi.infra.observability import Observability
 from hanabi.services.guild_settings import GuildSettingsService
-from hanabi.ui.errors import error_reply
+from hanabi.ui.errors import error_reply, interaction_expired
 from hanabi.wiring import precompile_command_injection, register_dependencies, resolve
 
 if TYPE_CHECKING:
@@ -163,6 +164,9 @@ class Hanabi:
             banner=None,
             suppress_optimization_warning=True,
         )
+        # Before lightbulb and miru subscribe: counts dispatches, drops our own messages and expired interactions.
+        self.intake = EventIntake()
+        self.intake.install(self.bot.event_manager)
         self.client = lightbulb.client_from_app(
             self.bot,
             default_enabled_guilds=settings.dev_guild_ids,
@@ -216,7 +220,7 @@ class Hanabi:
             music=(await resolve(self.container.music_backend)).description,
         )
         self.ops.database = database
-        self.ops.attach(self.bot)
+        self.ops.attach(self.bot, self.intake)
         if self.settings.metrics_enabled:
             self.metrics_server = MetricsServer(
                 self.metrics,
@@ -456,6 +460,10 @@ class Hanabi:
     async def _on_command_error(self, exc: lightbulb.exceptions.ExecutionPipelineFailedException) -> bool:
         ctx = exc.context
         cause: BaseException = exc.causes[0] if exc.causes else exc
+        if interaction_expired(cause):
+            self._observe(ctx, "expired")
+            self.intake.note_expired()
+            return True
         message, users_to_fix = error_reply(
             cause, what=f"command /{ctx.command_data.qualified_name}", guild_id=ctx.guild_id, user_id=ctx.user.id
         )

@@ -7,6 +7,7 @@ import logging
 import time
 from pathlib import Path
 
+import hikari
 import lightbulb
 import pytest
 from hikari.impl.rate_limits import WindowedBurstRateLimiter
@@ -14,6 +15,8 @@ from hikari.impl.rate_limits import WindowedBurstRateLimiter
 from hanabi.bot import Hanabi
 from tests.harness.bot import running_bot
 from tests.harness.discord import FakeDiscord, FakeGuild
+from tests.harness.discord.driver import NoResponseError
+from tests.harness.snowflakes import SnowflakeFactory
 from tests.ops.metrics_helpers import scrape, total, value
 
 
@@ -157,3 +160,74 @@ async def test_database_pool_memory_and_event_loop_lag(fake: FakeDiscord, databa
         await asyncio.sleep(0.6)
         quiet = await scrape(running.metrics_url)
         assert value(quiet, "hanabi_event_loop_lag_max_seconds") < 0.2
+
+
+@pytest.mark.asyncio
+async def test_an_interaction_too_old_to_answer_is_shed_and_counted(
+    fake: FakeDiscord, guild: FakeGuild, database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class FiveSecondsBehind(SnowflakeFactory):
+        """Ids created 5 s ago: an interaction that waited in a backlog (or in the network) that long."""
+
+        def next(self) -> int:
+            return super().next() - (5_000 << 22)
+
+    async with running_bot(fake, database_url, tmp_path) as running:
+        await fake.slash("ping", guild=guild)  # a prompt one first: how fast delivery is, clock offset included
+        fresh_ids = fake.snowflakes
+        fake.snowflakes = FiveSecondsBehind()
+        with caplog.at_level(logging.WARNING, logger="hanabi.infra.intake"), pytest.raises(NoResponseError):
+            await fake.slash("ping", guild=guild, timeout=1.5)
+        fake.snowflakes = fresh_ids
+        reply = await fake.slash("ping", guild=guild)  # and the bot carries on with the next
+        after = await scrape(running.metrics_url)
+    assert reply.embeds[0]["title"] == "Pong!"
+    assert value(after, "hanabi_interactions_expired_total") == 1
+    assert value(after, "hanabi_gateway_events_total", event="INTERACTION_CREATE") == 3
+    assert value(after, "hanabi_commands_total", command="ping", outcome="success") == 2
+    assert any("expired before the bot could answer" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.asyncio
+async def test_the_bots_own_messages_reach_no_listener(
+    fake: FakeDiscord, guild: FakeGuild, database_url: str, tmp_path: Path
+) -> None:
+    seen: list[str] = []
+
+    def listen(app: Hanabi) -> None:
+        async def on_message(event: hikari.MessageCreateEvent) -> None:
+            seen.append(event.message.content or "")
+
+        app.bot.subscribe(hikari.MessageCreateEvent, on_message)
+
+    async with running_bot(fake, database_url, tmp_path, prepare=listen) as running:
+        await fake.slash("ping", guild=guild)  # its public reply comes back as MESSAGE_CREATE, as on Discord
+        await fake.say("from the bot itself", author=guild.bot_member)
+        await fake.say("from a member")
+        await fake.flush()
+        await asyncio.sleep(0.2)
+        after = await scrape(running.metrics_url)
+    assert seen == ["from a member"]
+    assert value(after, "hanabi_gateway_events_total", event="MESSAGE_CREATE") == 3
+
+
+@pytest.mark.asyncio
+async def test_an_answer_discord_refuses_as_expired_is_counted_without_an_error_reply(
+    fake: FakeDiscord, guild: FakeGuild, database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_bot(fake, database_url, tmp_path) as running:
+        fake.interaction_deadline = 0.0  # every answer now arrives "after 3 s": Discord says 10062
+        with caplog.at_level(logging.WARNING):
+            late = await fake.slash("ping", guild=guild)
+            await fake.quiesce()
+        after = await scrape(running.metrics_url)
+    assert late.type is None
+    callbacks = [r for r in fake.requests if r.path.endswith("/callback")]
+    assert [r.response["code"] for r in callbacks] == [10062]  # one attempt: no error reply that would fail too
+    assert not [r for r in fake.requests if "/webhooks/" in r.path]  # nor a follow-up
+    assert value(after, "hanabi_interactions_expired_total") == 1
+    assert value(after, "hanabi_commands_total", command="ping", outcome="expired") == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # too slow is not a bug with a traceback
+    assert len(fake.violations) == 1
+    assert "first response after" in fake.violations[0]
+    fake.violations.clear()  # the late answer was this test's doing

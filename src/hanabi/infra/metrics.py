@@ -115,6 +115,12 @@ class Metrics:
             "Interactions whose initial response was sent more than 2.5 s after they were created",
             registry=self.registry,
         )
+        self.interactions_expired = Counter(
+            "hanabi_interactions_expired",
+            "Interactions left unanswered because they could no longer be answered in time: older than 2.5 s when"
+            " dispatched (shed under overload), or refused by Discord as unknown when answered",
+            registry=self.registry,
+        )
         self.rest_requests = Counter(
             "hanabi_rest_requests",
             "Discord REST responses by method and status",

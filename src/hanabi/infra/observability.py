@@ -10,8 +10,8 @@ hikari has no public hook for its REST requests or its rate-limit waits, so:
   takes *before* sending (an exhausted bucket, the global limit) are only visible in hikari's
   ``hikari.ratelimits`` log, so a filter on that logger counts them (and still shows the records only at the
   level that logger is configured for). The logger is process-wide: several bots in one process all count them.
-- Gateway events are counted where the shards hand them to hikari's event manager (`count_gateway_events`), not
-  by a ``ShardPayloadEvent`` listener: that builds an event object and a task for every dispatch.
+- Gateway events and expired interactions are counted by `hanabi.infra.intake.EventIntake`, where the shards hand
+  dispatches to hikari's event manager, and published here at scrape time.
 """
 
 from __future__ import annotations
@@ -29,23 +29,18 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import hikari
 
+from hanabi.infra.intake import LATE_INTERACTION_SECONDS, EventIntake, snowflake_seconds
+
 if TYPE_CHECKING:
     from hanabi.infra.db.database import Database
     from hanabi.infra.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-LATE_INTERACTION_SECONDS = 2.5
 REST_LATENCY_WEIGHT = 0.2  # of each new REST round trip in the moving average /ping shows
-_DISCORD_EPOCH_MS = 1_420_070_400_000
 _CALLBACK_PATH = re.compile(r"/interactions/(\d+)/[^/]+/callback$")
 _INVALID_STATUSES = frozenset({401, 403, 429})
 RATELIMIT_LOGGER = "hikari.ratelimits"
-
-
-def snowflake_seconds(snowflake: int) -> float:
-    """The Unix time at which a Discord snowflake was created."""
-    return ((snowflake >> 22) + _DISCORD_EPOCH_MS) / 1000
 
 
 class RateLimitLogWatch(logging.Filter):
@@ -90,26 +85,6 @@ def ratelimit_watch(threshold: int | None = None) -> RateLimitLogWatch:
     logger.addFilter(watch)
     logger.setLevel(logging.DEBUG)
     return watch
-
-
-def count_gateway_events(manager: hikari.api.EventManager) -> collections.Counter[str]:
-    """Count every gateway dispatch `manager` consumes, by event name; returns the live counts.
-
-    hikari's hook for raw payloads (``ShardPayloadEvent``) costs an event object, a listener lookup and a task per
-    dispatch: 5 % of the bot's CPU at 5,000 MESSAGE_CREATE/s (docs/benchmarks.md). Instead the manager becomes an
-    instance of a subclass whose ``consume_raw_event`` adds one to a dict first. The subclass adds no slots, so
-    Python allows the class change, and the manager stays what lightbulb and miru expect (isinstance holds).
-    """
-    counts: collections.Counter[str] = collections.Counter()
-    base = type(manager)
-
-    def consume_raw_event(self: Any, event_name: str, shard: Any, payload: Any) -> None:
-        counts[event_name] += 1
-        base.consume_raw_event(self, event_name, shard, payload)
-
-    counting = type(f"Counting{base.__name__}", (base,), {"__slots__": (), "consume_raw_event": consume_raw_event})
-    manager.__class__ = counting
-    return counts
 
 
 class LoopLagMonitor:
@@ -157,7 +132,8 @@ class Observability:
         self._trace = self._trace_config()
         self._bot: hikari.GatewayBot | None = None
         self._rest_latency: float | None = None
-        self._gateway_counts: collections.Counter[str] = collections.Counter()
+        self._intake = EventIntake()
+        self._expired_published = 0
         self._gateway_published: collections.Counter[str] = collections.Counter()
 
     def rest_latency(self) -> float | None:
@@ -169,11 +145,11 @@ class Observability:
 
     # lifecycle ---------------------------------------------------------------------------------------------------
 
-    def attach(self, bot: hikari.GatewayBot) -> None:
+    def attach(self, bot: hikari.GatewayBot, intake: EventIntake) -> None:
         """Subscribe to `bot` before it starts; starts the loop-lag monitor."""
         self._bot = bot
+        self._intake = intake
         bot.subscribe(hikari.StartingEvent, self._on_starting)
-        self._gateway_counts = count_gateway_events(bot.event_manager)
         bot.subscribe(hikari.ShardDisconnectedEvent, self._on_disconnected)
         ratelimit_watch().subscribers.add(self)
         self.loop_lag.start()
@@ -210,7 +186,11 @@ class Observability:
             log.warning("hikari's REST session is not reachable; Discord REST metrics are off")
 
     def _publish_gateway_events(self) -> None:
-        for name, count in list(self._gateway_counts.items()):
+        expired = self._intake.interactions_expired
+        if expired > self._expired_published:
+            self.metrics.interactions_expired.inc(expired - self._expired_published)
+            self._expired_published = expired
+        for name, count in list(self._intake.counts.items()):
             new = count - self._gateway_published[name]
             if new:
                 self.metrics.child(self.metrics.gateway_events, name).inc(new)

@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 
+import hikari
 from lightbulb.prefab import checks, cooldowns
 
 from hanabi.errors import CooldownActive, DomainError
@@ -13,7 +14,17 @@ from hanabi.ui.permissions import permission_names
 
 log = logging.getLogger(__name__)
 
+UNKNOWN_INTERACTION = 10062  # Discord's code for an interaction that can no longer be answered
 APOLOGY = "Sorry, something went wrong on my side. If it keeps happening, report error id `{}`."
+
+
+def interaction_expired(cause: BaseException) -> bool:
+    """Whether Discord refused an answer because the interaction expired (not answered within 3 s).
+
+    Nobody is waiting for a reply then, and another attempt would be refused too: the bot was too slow, which is
+    not a bug with a traceback to log.
+    """
+    return isinstance(cause, hikari.NotFoundError) and cause.code == UNKNOWN_INTERACTION
 
 
 def friendly_error(cause: BaseException) -> str | None:

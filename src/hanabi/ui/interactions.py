@@ -9,7 +9,7 @@ from typing import Final, TypedDict
 
 import hikari
 
-from hanabi.ui.errors import error_reply
+from hanabi.ui.errors import error_reply, interaction_expired
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,9 @@ async def handle_component(
     try:
         await handler(responder)
     except Exception as exc:
+        if interaction_expired(exc):
+            log.warning("a %s component click expired before it was answered (Discord allows 3 s)", feature)
+            return
         message, _ = error_reply(
             exc,
             what=f"{feature} component {interaction.custom_id!r}",

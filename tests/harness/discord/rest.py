@@ -173,7 +173,11 @@ class RestMixin(FakeDiscordBase):
         self.changed()
         if payload is None:
             return web.Response(status=204)
-        return web.json_response(payload, status=status)
+        # Discord's Content-Type is exactly "application/json", without aiohttp's "; charset=utf-8": discord.py
+        # compares the header verbatim and reads any other value as a plain-text body.
+        return web.Response(
+            body=json.dumps(payload).encode(), status=status, headers={"Content-Type": "application/json"}
+        )
 
     async def _handle(self, rec: RecordedRequest, *, api: bool) -> tuple[int, Any]:
         try:
