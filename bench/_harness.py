@@ -437,11 +437,13 @@ def bot_environment(fake: FakeDiscord, database_url: str | None, data_dir: Path,
     return env
 
 
-async def start_bot(env: dict[str, str], log_path: Path) -> BotProcess:
+async def start_bot(env: dict[str, str], log_path: Path, command: Sequence[str] | None = None) -> BotProcess:
+    """Start `command` (default: `python -m hanabi`) in the repository root, pinned to the bot's core."""
     log = log_path.open("wb")
     started = time.monotonic()
+    argv = list(command) if command is not None else [sys.executable, "-m", "hanabi"]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hanabi", cwd=ROOT, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT
+        *argv, cwd=ROOT, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT
     )
     log.close()
     pin_bot(process.pid)
@@ -466,20 +468,30 @@ async def bot_session(
     fake: BenchDiscord | None = None,
     ready_timeout: float = 120,
     wait_commands: bool = True,
+    command: Sequence[str] | None = None,
+    postgres: bool = True,
+    seed_data_dir: Callable[[Path, BenchDiscord], Awaitable[None]] | None = None,
 ) -> AsyncIterator[BenchSession]:
-    """Fake Discord built by `build`, a database (unless given), then the bot, ready with its commands synced."""
+    """Fake Discord built by `build`, a database (unless given), then the bot, ready with its commands synced.
+
+    Another bot than Hanabi: `command` replaces `python -m hanabi`; `postgres=False` starts no PostgreSQL (no
+    DATABASE_URL, `seed` is not called) and `seed_data_dir` then fills the bot's DATA_DIR before it starts.
+    """
     pin_self()
     fake = fake or BenchDiscord()
     build(fake)
     await fake.start()
     async with contextlib.AsyncExitStack() as stack:
-        if database_url is None:
-            database_url = await stack.enter_async_context(bench_database())
-        if seed is not None:
-            await seed(database_url, fake)
+        if postgres:
+            if database_url is None:
+                database_url = await stack.enter_async_context(bench_database())
+            if seed is not None:
+                await seed(database_url, fake)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hanabi-bench-")))
+        if seed_data_dir is not None:
+            await seed_data_dir(tmp, fake)
         env = bot_environment(fake, database_url, tmp, **(settings or {}))
-        bot = await start_bot(env, tmp / "bot.log")
+        bot = await start_bot(env, tmp / "bot.log", command)
         try:
             try:
                 await fake.wait_ready(timeout=ready_timeout)
@@ -516,7 +528,7 @@ async def start_profiler(pid: int) -> asyncio.subprocess.Process | None:
         "--format",
         "raw",
         "--rate",
-        "200",
+        os.environ.get("BENCH_PROFILE_RATE", "200"),
         "-o",
         out,
         "--nonblocking",

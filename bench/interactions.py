@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from _harness import (
     DEFAULT_RATES,
     BenchDiscord,
+    BenchSession,
     StepResult,
     base_parser,
     bot_session,
@@ -80,6 +81,42 @@ async def senders(fake: BenchDiscord) -> dict[str, Callable[[int], Awaitable[Int
     return result
 
 
+async def measure(
+    session: BenchSession,
+    rates: list[float],
+    seconds: float,
+    commands: list[str],
+    *,
+    repeat_rate: float = 200,
+    repeats: int = 3,
+) -> dict[str, object]:
+    """Every command at every rate against the running bot (Hanabi here, the reference in bench/reference.py)."""
+    fake = session.fake
+    send = await senders(fake)
+    figures: dict[str, object] = {}
+    for name in commands:
+        await warm_up(fake, send[name])
+        steps: list[StepResult] = []
+        for rate in rates:
+            runs = []
+            for _ in range(repeats if rate == repeat_rate else 1):
+                runs.append(await open_loop(fake, f"/{name}", rate, seconds, send[name], bot=session.bot))
+                print(runs[-1].row(), flush=True)
+            # The target rate is held several times and the run with the median p99 counts: on a shared VM
+            # one stall of the neighbours decides a single 10-second p99. Every run is printed above.
+            step = sorted(runs, key=lambda run: run.p99)[len(runs) // 2]
+            if len(runs) > 1:
+                print(f"/{name} at {rate:.0f}/s: median p99 of {len(runs)} runs: {step.p99 * 1000:.1f} ms", flush=True)
+            steps.append(step)
+            if not step.p99 < 1.0:  # hopeless: higher rates would only queue longer
+                break
+        best = highest_sustained(steps)
+        print(f"/{name}: highest rate sustained with p99 < 100 ms: {best:.0f}/s", flush=True)
+        figures[name] = {"steps": [s.as_dict() for s in steps], "sustained": best}
+    figures["bot_rss_mb"] = round(session.bot.rss() / 2**20, 1)
+    return figures
+
+
 async def run(
     rates: list[float],
     seconds: float,
@@ -89,33 +126,8 @@ async def run(
     repeat_rate: float = 200,
     repeats: int = 3,
 ) -> dict[str, object]:
-    figures: dict[str, object] = {}
     async with bot_session(build, seed=seed, settings=settings) as session:
-        fake = session.fake
-        send = await senders(fake)
-        for name in commands:
-            await warm_up(fake, send[name])
-            steps: list[StepResult] = []
-            for rate in rates:
-                runs = []
-                for _ in range(repeats if rate == repeat_rate else 1):
-                    runs.append(await open_loop(fake, f"/{name}", rate, seconds, send[name], bot=session.bot))
-                    print(runs[-1].row(), flush=True)
-                # The target rate is held several times and the run with the median p99 counts: on a shared VM
-                # one stall of the neighbours decides a single 10-second p99. Every run is printed above.
-                step = sorted(runs, key=lambda run: run.p99)[len(runs) // 2]
-                if len(runs) > 1:
-                    print(
-                        f"/{name} at {rate:.0f}/s: median p99 of {len(runs)} runs: {step.p99 * 1000:.1f} ms", flush=True
-                    )
-                steps.append(step)
-                if not step.p99 < 1.0:  # hopeless: higher rates would only queue longer
-                    break
-            best = highest_sustained(steps)
-            print(f"/{name}: highest rate sustained with p99 < 100 ms: {best:.0f}/s", flush=True)
-            figures[name] = {"steps": [s.as_dict() for s in steps], "sustained": best}
-        figures["bot_rss_mb"] = round(session.bot.rss() / 2**20, 1)
-    return figures
+        return await measure(session, rates, seconds, commands, repeat_rate=repeat_rate, repeats=repeats)
 
 
 def main() -> None:

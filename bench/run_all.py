@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ MARK_END = "<!-- run_all:end -->"
 JSON_SCRIPTS: list[tuple[str, list[str], list[str], int]] = [
     ("startup", [], ["--quick"], 120),
     ("interactions", [], ["--quick"], 300),
+    # The issue's reference, discord.py 2.7 + aiosqlite, through the same harness: shorter steps, one run each.
+    ("reference", ["--rates", "200,500,1000,1500", "--seconds", "5", "--repeats", "1"], ["--quick"], 200),
     ("components", [], ["--quick"], 120),
     ("messages", [], ["--quick"], 120),
     ("gc_pauses", ["--seconds", "5"], ["--quick"], 120),
@@ -99,6 +102,32 @@ def fmt(value: Any, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+def reference_rows(results: dict[str, Any], add: Callable[[str, str, str, bool | None], None]) -> None:
+    """Hanabi beside the issue's reference bot, measured in the same run on the same machine."""
+    interactions = results.get("interactions", {})
+    reference = results.get("reference", {})
+    for command in ("ping", "balance", "pay"):
+        data, ours = reference.get(command), interactions.get(command)
+        if not data:
+            continue
+        ref200 = next((s for s in data["steps"] if s["offered"] == 200), None)
+        our200 = next((s for s in ours["steps"] if s["offered"] == 200), None) if ours else None
+        cpu = ""
+        if ref200 and our200:
+            cpu = (
+                f"; bot CPU at 200/s {ref200['bot_cpu_ms_per_request']:.2f} ms/req "
+                f"(Hanabi {our200['bot_cpu_ms_per_request']:.2f})"
+            )
+        add(
+            f"Reference bot (discord.py + aiosqlite) /{command}: highest rate with p99 < 100 ms",
+            f"{data['sustained']:,.0f}/s (Hanabi {ours['sustained']:,.0f}/s){cpu}"
+            if ours
+            else f"{data['sustained']:,.0f}/s{cpu}",
+            "Hanabi ≥ reference",
+            ours["sustained"] >= data["sustained"] if ours else None,
+        )
+
+
 def table(results: dict[str, Any]) -> list[str]:
     rows = ["| Benchmark | Figure | Target | |", "|---|---|---|---|"]
 
@@ -137,6 +166,7 @@ def table(results: dict[str, Any]) -> list[str]:
                 f"p99 ≤ {limit} ms" if limit else "—",
                 (p99 is not None and p99 <= limit) if limit else None,
             )
+    reference_rows(results, add)
     components = results.get("components", {})
     if components:
         step = components["step"]

@@ -113,11 +113,11 @@ def main() -> None:
     )
     gcstats.install_from_env()
     loop_factory = None
-    if settings.uvloop:
+    if settings.uvloop and sys.platform != "win32":
         try:
-            import uvloop  # type: ignore[import-not-found, unused-ignore]  # optional: pip install uvloop
+            import uvloop  # a dependency except on Windows, which uvloop does not support
         except ImportError:
-            print("UVLOOP=true but uvloop is not installed; using asyncio's loop", file=sys.stderr)
+            print("uvloop is not installed (pip install uvloop); using asyncio's loop", file=sys.stderr)
         else:
             loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:

@@ -324,7 +324,8 @@ class Settings(BaseSettings):
         True, description="Reuse REST connections to Discord (hikari closes each one after a request otherwise)"
     )
     gc_tuning: bool = Field(True, description="After startup: gc.freeze() and higher thresholds (shorter GC pauses)")
-    uvloop: bool = Field(False, description="Run on uvloop when it is installed (Linux/macOS)")
+    # On by default: 6-10 % less CPU per interaction and lower tails (docs/benchmarks.md, section 24).
+    uvloop: bool = Field(True, description="Run on uvloop (Linux/macOS; Windows always uses asyncio's loop)")
 
     # --- dashboard --- (issue 13; on only when the four OAuth/session settings are all set)
     web_host: str = Field("127.0.0.1", description="Address the web dashboard listens on")
