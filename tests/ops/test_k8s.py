@@ -415,7 +415,7 @@ def test_statefulset_runs_the_bot_as_the_issue_asks(base: list[Manifest]) -> Non
     for probe, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         assert container[probe]["httpGet"]["path"] == path, probe
         assert container[probe]["httpGet"]["port"] in {"metrics", 9108}, probe
-    # SIGTERM -> clean shutdown within 10 s (src/hanabi/__main__.py); leave room on top.
+    # SIGTERM -> clean shutdown within 10 s (src/hanabi/cli.py); leave room on top.
     assert pod["terminationGracePeriodSeconds"] >= 15
     # Service links would put LAVALINK_PORT=tcp://... into the environment, which Settings reads as a port.
     assert pod["enableServiceLinks"] is False

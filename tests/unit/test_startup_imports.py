@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STARTUP_MODULES = [
     "container",
     "hanabi.bot",
-    "hanabi.__main__",
+    "hanabi.cli",
     "extensions.economy",
     "extensions.moderation",
     "extensions.polls",

@@ -10,7 +10,7 @@ import logging
 import signal
 import sys
 
-from hanabi.__main__ import EXIT_CONFIG, EXIT_OK, _secrets
+from hanabi.cli import EXIT_CONFIG, EXIT_OK, _secrets
 from hanabi.config import Settings, SettingsError, load_settings
 from hanabi.infra.logging import configure_logging
 
