@@ -64,14 +64,23 @@ async def run(polls: int, rate: float, seconds: float, settings: dict[str, str])
                 payloads.append(payload)
         counter = itertools.count()
 
+        fired: list[InteractionRecord] = []
+
         async def send(_: int) -> InteractionRecord:
-            return await fake.fire(payloads[next(counter) % len(payloads)], template)
+            record = await fake.fire(payloads[next(counter) % len(payloads)], template)
+            fired.append(record)
+            return record
 
         await open_loop(fake, "warmup", 50, 2, send, bot=bot)
         rss_before = bot.rss()
         await asyncio.to_thread(bot.metric, LOOP_LAG_MAX)  # a scrape restarts the maximum
+        fired.clear()
         step = await open_loop(fake, "poll vote", rate, seconds, send, bot=bot)
         print(step.row(), flush=True)
+        # A vote is only a vote if the bot took it: a refusal ("this poll has closed") is cheaper to answer.
+        counted = sum(1 for r in fired if vote_taken(r))
+        figures["votes_taken"] = counted
+        print(f"votes taken: {counted:,} of {len(fired):,} clicks", flush=True)
         lag = await asyncio.to_thread(bot.metric, LOOP_LAG_MAX)
         figures["loop_lag_max_ms"] = round(lag * 1000, 1) if lag is not None else None
         print(f"bot event-loop lag, largest during the step: {figures['loop_lag_max_ms']} ms", flush=True)
@@ -90,6 +99,11 @@ async def run(polls: int, rate: float, seconds: float, settings: dict[str, str])
 
 
 LOOP_LAG_MAX = "hanabi_event_loop_lag_max_seconds"
+
+
+def vote_taken(record: InteractionRecord) -> bool:
+    content = (record.original or {}).get("content") or ""
+    return content.startswith(("You voted for", "Your vote was removed"))
 
 
 def main() -> None:
