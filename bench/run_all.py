@@ -170,11 +170,13 @@ def table(results: dict[str, Any]) -> list[str]:
     components = results.get("components", {})
     if components:
         step = components["step"]
+        taken = components.get("votes_taken", 0)
         add(
             f"Poll vote clicks at {components['rate']:.0f}/s",
-            f"p50 {fmt(step['p50_ms'], ' ms')}, p99 {fmt(step['p99_ms'], ' ms')}",
+            f"p50 {fmt(step['p50_ms'], ' ms')}, p99 {fmt(step['p99_ms'], ' ms')}; bot CPU "
+            f"{step['bot_cpu_ms_per_request']:.2f} ms/vote; {taken:,} of {step['sent']:,} votes taken",
             "p99 ≤ 20 ms",
-            step["p99_ms"] is not None and step["p99_ms"] <= 20,
+            step["p99_ms"] is not None and step["p99_ms"] <= 20 and taken == step["sent"],
         )
         add(
             f"Bot memory while voting on {components['polls']} polls",
