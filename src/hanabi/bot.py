@@ -31,6 +31,7 @@ from hanabi.errors import HanabiError
 from hanabi.hybrid import HybridBridge
 from hanabi.infra.channels import ChannelDirectory
 from hanabi.infra.cluster import HEARTBEAT_SECONDS, Cluster, ProcessStatus, ShardStatus
+from hanabi.infra.entities import skip_interaction_response_messages
 from hanabi.infra.intake import EventIntake
 from hanabi.infra.metrics import Metrics, MetricsServer
 from hanabi.infra.observability import Observability
@@ -164,6 +165,7 @@ class Hanabi:
             banner=None,
             suppress_optimization_warning=True,
         )
+        skip_interaction_response_messages(self.bot.entity_factory)
         # Before lightbulb and miru subscribe: counts dispatches, drops our own messages and expired interactions.
         self.intake = EventIntake()
         self.intake.install(self.bot.event_manager)

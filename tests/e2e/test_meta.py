@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
+import hikari
 import lightbulb
 import pytest
 
@@ -32,6 +33,19 @@ async def test_ping_answers_with_latencies(bot: RunningBot, fake: FakeDiscord, g
     reply_again = await fake.slash("ping", guild=guild)
     assert reply_again.type == 4
     assert [r for r in fake.requests if r.method == "GET" and r.path.endswith("/users/@me")] == requests_by_ping
+
+
+@pytest.mark.asyncio
+async def test_interaction_responses_skip_building_the_returned_message(
+    bot: RunningBot, fake: FakeDiscord, guild: FakeGuild
+) -> None:
+    reply = await fake.slash("ping", guild=guild)
+    callback = next(r for r in fake.requests if r.path.endswith("/callback"))
+    assert callback.query.get("with_response") == "true"  # hikari always asks for the message back
+    assert "message" in callback.response["resource"]  # and the fake, like Discord, sends it
+    built = bot.app.bot.entity_factory.deserialize_interaction_callback_response(callback.response)
+    assert built.interaction.id == reply.interaction_id
+    assert built.resource is hikari.UNDEFINED  # nothing read it, so it is not built
 
 
 @pytest.mark.asyncio

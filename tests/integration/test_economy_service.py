@@ -76,6 +76,12 @@ async def assert_invariants(database: Database) -> None:
     for balance in {0, 1, *wallets.values()}:
         expected = sum(1 for b in wallets.values() if b > balance)
         assert await index.count_above(balance) == expected
+    # /balance reads the same count in the wallet's own query (leaderboard_count_above): it must agree.
+    repository = WalletRepository(database, index)
+    for user_id, balance in list(wallets.items())[:50]:
+        standing = await repository.get_with_server_standing(user_id, None, with_global=True)
+        expected_above = sum(1 for b in wallets.values() if b > balance) if balance > 0 else None
+        assert standing.global_above == expected_above, f"user {user_id} holding {balance}"
     stale = await database.pool.fetchval(
         "SELECT count(*) FROM economy_members m JOIN wallets w USING (user_id) WHERE m.balance <> w.balance"
     )

@@ -30,10 +30,9 @@ from hanabi.infra.db import Database
 
 log = logging.getLogger(__name__)
 
-LEVELS = 8
+LEVELS = 8  # LEVELS and RADIX_BITS are written into leaderboard_count_above too (migration 0011)
 FOLD_SECONDS = 1.0
 RADIX_BITS = 8
-_RADIX_MASK = (1 << RADIX_BITS) - 1
 
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
@@ -85,33 +84,13 @@ def bucket_deltas(changes: Iterable[BalanceChange]) -> list[tuple[int, int, int]
     return [(level, bucket, delta) for (level, bucket), delta in sorted(deltas.items()) if delta]
 
 
-def sibling_ranges(balance: int) -> list[tuple[int, int, int]]:
-    """(level, low exclusive, high inclusive): the buckets whose wallets all hold more than `balance`."""
-    ranges = []
-    for level in range(LEVELS):
-        mine = balance >> (level * RADIX_BITS)
-        last_sibling = mine | _RADIX_MASK
-        if mine < last_sibling:
-            ranges.append((level, mine, last_sibling))
-    return ranges
-
-
 _STAGE = """
 INSERT INTO leaderboard_bucket_deltas (level, bucket, delta)
 SELECT level, bucket, delta FROM unnest($1::smallint[], $2::bigint[], $3::bigint[]) AS d(level, bucket, delta)
 """
 
-_COUNT_ABOVE = """
-SELECT COALESCE(SUM(b.wallets), 0)::bigint
-FROM unnest($1::smallint[], $2::bigint[], $3::bigint[]) AS r(level, low, high)
-CROSS JOIN LATERAL (
-    SELECT wallets FROM leaderboard_buckets
-    WHERE level = r.level AND bucket > r.low AND bucket <= r.high
-    UNION ALL
-    SELECT delta FROM leaderboard_bucket_deltas
-    WHERE level = r.level AND bucket > r.low AND bucket <= r.high
-) AS b(wallets)
-"""
+# leaderboard_count_above (migration 0011) sums the buckets above a balance, pending deltas included.
+_COUNT_ABOVE = "SELECT leaderboard_count_above($1)"
 
 # Deletes only the deltas this statement sees (committed ones): a writer's later deltas wait for the next fold.
 # Two folds at once (two processes) move each delta once: the second skips rows the first deleted.
@@ -146,10 +125,7 @@ class PostgresLeaderboardIndex:
         return None
 
     async def count_above(self, balance: int) -> int:
-        ranges = sibling_ranges(max(0, balance))
-        levels, lows, highs = zip(*ranges, strict=True)
-        value = await self._pool.fetchval(_COUNT_ABOVE, list(levels), list(lows), list(highs))
-        return int(value or 0)
+        return int(await self._pool.fetchval(_COUNT_ABOVE, balance) or 0)
 
     async def fold(self) -> None:
         """Move the pending deltas into the buckets; every count is the same before and after."""

@@ -34,6 +34,16 @@ class Wallet:
 
 
 @dataclass(frozen=True, slots=True)
+class WalletStanding:
+    """A wallet (None: the user has none) and how many hold more, in one server and overall (None: not asked,
+    not a member there, or nothing held)."""
+
+    wallet: Wallet | None
+    server_above: int | None
+    global_above: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class DailyDecision:
     """What the service decided for a claim: the calendar day, the streak after it and the amount paid."""
 
@@ -231,10 +241,14 @@ class WalletRepository:
         )
         return [Wallet.from_record(r) for r in records]
 
-    async def get_with_server_standing(self, user_id: int, guild_id: int | None) -> tuple[Wallet | None, int | None]:
-        """The wallet, and how many members of the server hold more (None: not a member there, or nothing held).
+    async def get_with_server_standing(
+        self, user_id: int, guild_id: int | None, *, with_global: bool = False
+    ) -> WalletStanding:
+        """The wallet, how many members of the server hold more (None: not a member there, or nothing held), and
+        with `with_global` how many wallets hold more (the PostgreSQL rank buckets, `leaderboard_count_above`).
 
-        One round trip instead of three (wallet, membership, count): `/balance` and the leaderboards' own line.
+        One round trip instead of four (wallet, membership, server count, global count): `/balance` and the
+        leaderboards' own line.
         """
         record = await self._pool.fetchrow(
             f"""
@@ -244,17 +258,23 @@ class WalletRepository:
                         )
                         -- an index range: economy_members_rank (0009)
                         THEN (SELECT count(*) FROM economy_members m WHERE m.guild_id = $2 AND m.balance > w.balance)
-                   END AS server_above
+                   END AS server_above,
+                   CASE WHEN $3 AND w.balance > 0 THEN leaderboard_count_above(w.balance) END AS global_above
             FROM wallets w WHERE w.user_id = $1
             """,
             user_id,
             guild_id,
+            with_global,
         )
         if record is None:
-            return None, None
-        above = record["server_above"]
+            return WalletStanding(None, None, None)
         wallet = Wallet(int(record["user_id"]), record["balance"], record["streak"], record["last_daily"])
-        return wallet, int(above) if above is not None else None
+        server_above, global_above = record["server_above"], record["global_above"]
+        return WalletStanding(
+            wallet,
+            int(server_above) if server_above is not None else None,
+            int(global_above) if global_above is not None else None,
+        )
 
     async def balances(self) -> dict[int, int]:
         records = await self._pool.fetch("SELECT user_id, balance FROM wallets")

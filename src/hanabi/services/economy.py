@@ -189,6 +189,8 @@ class EconomyService:
         self._ledger = ledger
         self._shop = shop
         self._index = index
+        # The PostgreSQL index lives in the wallets' database: its count comes in the wallet's own query.
+        self._global_in_wallet_query = index.kind == "postgres"
         self._clock = clock
         self.config = config
         self._zone = zoneinfo.ZoneInfo(config.timezone)
@@ -207,15 +209,17 @@ class EconomyService:
     # reads ---------------------------------------------------------------------------------------------------------
 
     async def profile(self, user_id: int, guild_id: int | None) -> Profile:
-        found, server_above = await self._wallets.get_with_server_standing(user_id, guild_id)
-        wallet = found or Wallet(user_id)
+        standing = await self._wallets.get_with_server_standing(
+            user_id, guild_id, with_global=self._global_in_wallet_query
+        )
+        wallet = standing.wallet or Wallet(user_id)
         today = self.today()
         claimed_today = wallet.last_daily is not None and wallet.last_daily >= today
         alive = wallet.last_daily is not None and wallet.last_daily >= today - timedelta(days=1)
         global_rank = None
         if wallet.balance > 0:
-            global_rank = await self._index.count_above(wallet.balance) + 1
-        server_rank = server_above + 1 if server_above is not None else None
+            global_rank = await self._global_above(wallet.balance, standing.global_above) + 1
+        server_rank = standing.server_above + 1 if standing.server_above is not None else None
         return Profile(
             user_id=user_id,
             balance=wallet.balance,
@@ -247,15 +251,23 @@ class EconomyService:
             tied = entries and entries[-1].balance == wallet.balance
             entries.append(RankedEntry(entries[-1].rank if tied else position, wallet.user_id, wallet.balance))
         caller: RankedEntry | None = None
-        mine, server_above = await self._wallets.get_with_server_standing(
-            caller_id, guild_id if scope == "server" else None
+        standing = await self._wallets.get_with_server_standing(
+            caller_id,
+            guild_id if scope == "server" else None,
+            with_global=scope == "global" and self._global_in_wallet_query,
         )
+        mine = standing.wallet
         if mine is not None and mine.balance > 0:
             if scope == "global":
-                caller = RankedEntry(await self._index.count_above(mine.balance) + 1, caller_id, mine.balance)
-            elif server_above is not None:
-                caller = RankedEntry(server_above + 1, caller_id, mine.balance)
+                above = await self._global_above(mine.balance, standing.global_above)
+                caller = RankedEntry(above + 1, caller_id, mine.balance)
+            elif standing.server_above is not None:
+                caller = RankedEntry(standing.server_above + 1, caller_id, mine.balance)
         return Leaderboard(scope, entries, caller)
+
+    async def _global_above(self, balance: int, counted: int | None) -> int:
+        """Wallets holding more than `balance`: `counted` when the wallet's query brought it, else the index."""
+        return counted if counted is not None else await self._index.count_above(balance)
 
     async def global_rank(self, user_id: int) -> int | None:
         wallet = await self._wallets.get(user_id)
