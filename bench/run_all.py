@@ -31,10 +31,10 @@ MARK_END = "<!-- run_all:end -->"
 
 # (script, full-run arguments, quick-run arguments, timeout seconds)
 JSON_SCRIPTS: list[tuple[str, list[str], list[str], int]] = [
-    ("startup", [], ["--quick"], 120),
+    ("startup", ["--runs", "3"], ["--quick"], 120),
     ("interactions", [], ["--quick"], 300),
     # The reference, discord.py 2.7 + aiosqlite, through the same harness: shorter steps, one run each.
-    ("reference", ["--rates", "200,500,1000,1500", "--seconds", "5", "--repeats", "1"], ["--quick"], 200),
+    ("reference", ["--rates", "200,500,1000", "--seconds", "4", "--repeats", "1"], ["--quick"], 200),
     ("components", [], ["--quick"], 120),
     ("messages", [], ["--quick"], 120),
     ("gc_pauses", ["--seconds", "5"], ["--quick"], 120),
@@ -42,7 +42,7 @@ JSON_SCRIPTS: list[tuple[str, list[str], list[str], int]] = [
 ]
 TEXT_SCRIPTS: list[tuple[str, list[str], list[str], int]] = [
     ("economy", ["--seconds", "5"], ["--wallets", "100000", "--seconds", "3", "--samples", "300"], 240),
-    ("automod", ["--members", "300000"], ["--messages", "50000", "--members", "100000"], 200),
+    ("automod", ["--members", "300000", "--messages", "150000"], ["--messages", "50000", "--members", "100000"], 200),
 ]
 
 
