@@ -10,8 +10,10 @@ the default per-user cooldown (5 uses per 10 s) never refuses a command; every m
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from _harness import (
     DEFAULT_RATES,
@@ -32,6 +34,18 @@ from tests.harness.discord import FakeMember
 from tests.harness.discord.state import InteractionRecord
 
 MEMBERS = 4_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What to measure: every command in `commands` at every rate, `repeats` times at `repeat_rate`."""
+
+    rates: list[float]
+    seconds: float
+    commands: list[str]
+    settings: dict[str, str]
+    repeat_rate: float = 200
+    repeats: int = 3
 
 
 def build(fake: BenchDiscord) -> None:
@@ -81,26 +95,18 @@ async def senders(fake: BenchDiscord) -> dict[str, Callable[[int], Awaitable[Int
     return result
 
 
-async def measure(
-    session: BenchSession,
-    rates: list[float],
-    seconds: float,
-    commands: list[str],
-    *,
-    repeat_rate: float = 200,
-    repeats: int = 3,
-) -> dict[str, object]:
+async def measure(session: BenchSession, plan: Plan) -> dict[str, object]:
     """Every command at every rate against the running bot (Hanabi here, the reference in bench/reference.py)."""
     fake = session.fake
     send = await senders(fake)
     figures: dict[str, object] = {}
-    for name in commands:
+    for name in plan.commands:
         await warm_up(fake, send[name])
         steps: list[StepResult] = []
-        for rate in rates:
+        for rate in plan.rates:
             runs = []
-            for _ in range(repeats if rate == repeat_rate else 1):
-                runs.append(await open_loop(fake, f"/{name}", rate, seconds, send[name], bot=session.bot))
+            for _ in range(plan.repeats if rate == plan.repeat_rate else 1):
+                runs.append(await open_loop(fake, f"/{name}", rate, plan.seconds, send[name], bot=session.bot))
                 print(runs[-1].row(), flush=True)
             # The target rate is held several times and the run with the median p99 counts: on a shared VM
             # one stall of the neighbours decides a single 10-second p99. Every run is printed above.
@@ -117,21 +123,14 @@ async def measure(
     return figures
 
 
-async def run(
-    rates: list[float],
-    seconds: float,
-    commands: list[str],
-    settings: dict[str, str],
-    *,
-    repeat_rate: float = 200,
-    repeats: int = 3,
-) -> dict[str, object]:
-    async with bot_session(build, seed=seed, settings=settings) as session:
-        return await measure(session, rates, seconds, commands, repeat_rate=repeat_rate, repeats=repeats)
+async def run(plan: Plan) -> dict[str, object]:
+    async with bot_session(build, seed=seed, settings=plan.settings) as session:
+        return await measure(session, plan)
 
 
-def main() -> None:
-    parser = base_parser(__doc__.splitlines()[0])
+def command_line(description: str, run: Callable[[Plan], Coroutine[Any, Any, dict[str, object]]], key: str) -> None:
+    """The command line bench/interactions.py and bench/reference.py share: parse, run, print, write the JSON."""
+    parser = base_parser(description)
     parser.add_argument("--rates", default=",".join(str(r) for r in DEFAULT_RATES))
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--commands", default="ping,balance,pay")
@@ -144,17 +143,20 @@ def main() -> None:
     seconds = args.seconds
     if args.quick:
         rates, seconds = [200, 1000], 3
-    figures = asyncio.run(
-        run(
-            rates,
-            seconds,
-            args.commands.split(","),
-            extra_env(args.env),
-            repeat_rate=args.repeat_rate,
-            repeats=1 if args.quick else args.repeats,
-        )
+    plan = Plan(
+        rates,
+        seconds,
+        args.commands.split(","),
+        extra_env(args.env),
+        repeat_rate=args.repeat_rate,
+        repeats=1 if args.quick else args.repeats,
     )
-    write_json(args.json, {"interactions": figures})
+    figures = asyncio.run(run(plan))
+    write_json(args.json, {key: figures})
+
+
+def main() -> None:
+    command_line(__doc__.splitlines()[0], run, "interactions")
 
 
 if __name__ == "__main__":

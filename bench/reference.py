@@ -12,21 +12,16 @@ lost and that every answered /pay left exactly one ledger row.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import sqlite3
 import sys
 from pathlib import Path
 
 from _harness import (
-    DEFAULT_RATES,
     BenchDiscord,
-    base_parser,
     bot_session,
-    extra_env,
-    write_json,
 )
-from interactions import build, measure
+from interactions import Plan, build, command_line, measure
 from reference.store import database_path, seed_wallets
 
 from tests.harness.discord import FakeMember
@@ -108,21 +103,13 @@ def check_ledger(data_dir: Path) -> str:
     )
 
 
-async def run(
-    rates: list[float],
-    seconds: float,
-    commands: list[str],
-    settings: dict[str, str],
-    *,
-    repeat_rate: float = 200,
-    repeats: int = 3,
-) -> dict[str, object]:
+async def run(plan: Plan) -> dict[str, object]:
     async with bot_session(
-        build, settings=settings, command=[sys.executable, str(BOT)], postgres=False, seed_data_dir=seed
+        build, settings=plan.settings, command=[sys.executable, str(BOT)], postgres=False, seed_data_dir=seed
     ) as session:
         await check_replies(session.fake)
         # The very steps (and senders: same members, same payloads) bench/interactions.py measures Hanabi with.
-        figures = await measure(session, rates, seconds, commands, repeat_rate=repeat_rate, repeats=repeats)
+        figures = await measure(session, plan)
         print(f"reference bot RSS: {figures['bot_rss_mb']} MB", flush=True)
         print(check_ledger(session.tmp), flush=True)
     return figures
@@ -130,30 +117,7 @@ async def run(
 
 def main() -> None:
     check_dependencies()
-    parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--rates", default=",".join(str(r) for r in DEFAULT_RATES))
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--commands", default="ping,balance,pay")
-    parser.add_argument(
-        "--repeat-rate", type=float, default=200, help="the rate with p99 targets, held --repeats times"
-    )
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    rates = [float(r) for r in args.rates.split(",")]
-    seconds = args.seconds
-    if args.quick:
-        rates, seconds = [200, 1000], 3
-    figures = asyncio.run(
-        run(
-            rates,
-            seconds,
-            args.commands.split(","),
-            extra_env(args.env),
-            repeat_rate=args.repeat_rate,
-            repeats=1 if args.quick else args.repeats,
-        )
-    )
-    write_json(args.json, {"reference": figures})
+    command_line(__doc__.splitlines()[0], run, "reference")
 
 
 if __name__ == "__main__":

@@ -99,12 +99,8 @@ async def _tune_once_guilds_loaded(app: Hanabi) -> None:
     )
 
 
-def main() -> None:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(str(exc), file=sys.stderr)
-        sys.exit(EXIT_CONFIG)
+def configure_logging_from(settings: Settings) -> None:
+    """Logging as the settings say, with every secret redacted (the bot's and the dashboard's processes)."""
     configure_logging(
         settings.log_level,
         settings.log_file,
@@ -112,6 +108,20 @@ def main() -> None:
         log_format=settings.log_format,
         levels=settings.log_levels,
     )
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or exit 2 with the one-line message that says which is wrong (no traceback)."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+
+
+def main() -> None:
+    settings = settings_or_exit()
+    configure_logging_from(settings)
     gcstats.install_from_env()
     loop_factory = None
     if settings.uvloop and sys.platform != "win32":

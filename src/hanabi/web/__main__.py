@@ -10,9 +10,8 @@ import logging
 import signal
 import sys
 
-from hanabi.cli import EXIT_CONFIG, EXIT_OK, _secrets
-from hanabi.config import Settings, SettingsError, load_settings
-from hanabi.infra.logging import configure_logging
+from hanabi.cli import EXIT_CONFIG, EXIT_OK, configure_logging_from, settings_or_exit
+from hanabi.config import Settings
 
 log = logging.getLogger("hanabi.web")
 
@@ -43,24 +42,14 @@ async def run(settings: Settings) -> int:
 
 
 def main() -> None:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(str(exc), file=sys.stderr)
-        sys.exit(EXIT_CONFIG)
+    settings = settings_or_exit()
     if not settings.dashboard_enabled:
         print(
             "The dashboard is off: set DISCORD_CLIENT_ID, DISCORD_CLIENT_SECRET, DASHBOARD_URL and SESSION_SECRET.",
             file=sys.stderr,
         )
         sys.exit(EXIT_CONFIG)
-    configure_logging(
-        settings.log_level,
-        settings.log_file,
-        _secrets(settings),
-        log_format=settings.log_format,
-        levels=settings.log_levels,
-    )
+    configure_logging_from(settings)
     sys.exit(asyncio.run(run(settings)))
 
 
