@@ -28,7 +28,7 @@ import extensions
 from hanabi import __version__
 from hanabi.config import Settings
 from hanabi.errors import HanabiError
-from hanabi.hybrid import HybridBridge
+from hanabi.hybrid import HybridBridge, PrefixInteraction
 from hanabi.infra.channels import ChannelDirectory
 from hanabi.infra.cluster import HEARTBEAT_SECONDS, Cluster, ProcessStatus, ShardStatus
 from hanabi.infra.entities import skip_interaction_response_messages
@@ -36,7 +36,7 @@ from hanabi.infra.intake import EventIntake
 from hanabi.infra.metrics import Metrics, MetricsServer
 from hanabi.infra.observability import Observability
 from hanabi.services.guild_settings import GuildSettingsService
-from hanabi.ui.errors import error_reply, interaction_expired
+from hanabi.ui.errors import InteractionExpired, error_reply, interaction_expired
 from hanabi.wiring import precompile_command_injection, register_dependencies, resolve
 
 if TYPE_CHECKING:
@@ -423,7 +423,11 @@ class Hanabi:
     def _metrics_hooks(self) -> list[lightbulb.ExecutionHook]:
         # Client-wide hooks run before a command's own hooks of the same step, so the timer starts first.
         def start_timer(_: lightbulb.ExecutionPipeline, ctx: lightbulb.Context) -> None:
-            self._inflight[ctx.interaction.id] = time.perf_counter()
+            interaction = ctx.interaction
+            # Shed here too: admitted in time, it may have waited behind the rest (prefix commands have no deadline).
+            if not isinstance(interaction, PrefixInteraction) and self.intake.too_late_to_start(interaction.id):
+                raise InteractionExpired
+            self._inflight[interaction.id] = time.perf_counter()
 
         def record_success(_: lightbulb.ExecutionPipeline, ctx: lightbulb.Context) -> None:
             self._observe(ctx, "success")
@@ -464,7 +468,11 @@ class Hanabi:
         cause: BaseException = exc.causes[0] if exc.causes else exc
         if interaction_expired(cause):
             self._observe(ctx, "expired")
-            self.intake.note_expired()
+            self.intake.note_expired(
+                "was too old when its command started"
+                if isinstance(cause, InteractionExpired)
+                else "was answered too late, and Discord refused the answer"
+            )
             return True
         message, users_to_fix = error_reply(
             cause, what=f"command /{ctx.command_data.qualified_name}", guild_id=ctx.guild_id, user_id=ctx.user.id

@@ -231,3 +231,27 @@ async def test_an_answer_discord_refuses_as_expired_is_counted_without_an_error_
     assert len(fake.violations) == 1
     assert "first response after" in fake.violations[0]
     fake.violations.clear()  # the late answer was this test's doing
+
+
+@pytest.mark.asyncio
+async def test_an_interaction_too_old_when_its_command_starts_is_shed_there(
+    fake: FakeDiscord, guild: FakeGuild, database_url: str, tmp_path: Path
+) -> None:
+    class ThreeSecondsBehind(SnowflakeFactory):
+        def next(self) -> int:
+            return super().next() - (3_000 << 22)
+
+    async with running_bot(fake, database_url, tmp_path) as running:
+        # Let it through where the gateway hands it over (as if it had arrived in time and then waited in the
+        # event loop): the check where the command starts must drop it.
+        running.app.intake.late_on_arrival = 60
+        await fake.slash("ping", guild=guild)
+        fresh_ids = fake.snowflakes
+        fake.snowflakes = ThreeSecondsBehind()
+        with pytest.raises(NoResponseError):  # not answered: Discord would have refused it
+            await fake.slash("ping", guild=guild, timeout=1.5)
+        fake.snowflakes = fresh_ids
+        after = await scrape(running.metrics_url)
+    assert value(after, "hanabi_interactions_expired_total") == 1
+    assert value(after, "hanabi_commands_total", command="ping", outcome="expired") == 1
+    assert value(after, "hanabi_commands_total", command="ping", outcome="success") == 1

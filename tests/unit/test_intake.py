@@ -37,7 +37,7 @@ def test_a_clock_step_is_forgotten_after_two_windows() -> None:
 
 
 def test_intake_drops_only_expired_interactions_and_its_own_messages() -> None:
-    intake = EventIntake(late_after=2.5)
+    intake = EventIntake(late_on_arrival=2.5)
     assert intake.admit("READY", {"user": {"id": "42"}})
     assert not intake.admit("MESSAGE_CREATE", {"author": {"id": "42"}, "content": "my own reply"})
     assert intake.admit("MESSAGE_CREATE", {"author": {"id": "7"}, "content": "a user's message"})
@@ -46,3 +46,11 @@ def test_intake_drops_only_expired_interactions_and_its_own_messages() -> None:
     assert not intake.admit("INTERACTION_CREATE", {"id": str(snowflake_at(now - 5))})
     assert intake.interactions_expired == 1
     assert intake.counts == {"READY": 1, "MESSAGE_CREATE": 2, "INTERACTION_CREATE": 2}
+
+
+def test_too_late_to_start_uses_the_same_clock() -> None:
+    intake = EventIntake(late_on_start=2.5)
+    now = time.time()
+    assert intake.admit("INTERACTION_CREATE", {"id": str(snowflake_at(now))})  # the fastest delivery so far
+    assert not intake.too_late_to_start(snowflake_at(now - 1))
+    assert intake.too_late_to_start(snowflake_at(now - 3))

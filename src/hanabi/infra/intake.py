@@ -9,9 +9,10 @@ makes the bot's manager an instance of a subclass whose ``consume_raw_event`` lo
   response included, and no feature acts on the bot's own messages (automod and prefix commands skip bots):
   deserialising them was 5-8 % of a ``/ping``.
 - an INTERACTION_CREATE that is already older than `LATE_INTERACTION_SECONDS` goes no further: it can no longer
-  be answered in Discord's 3 seconds. Under overload this sheds the backlog instead of spending the bot's CPU on
-  answers Discord refuses (each refusal used to end in an error reply that failed too and a logged traceback),
-  so the fresh interactions behind it get answered.
+  be answered in Discord's 3 seconds (`hanabi.bot` checks the age again where a command starts). Under
+  overload this sheds the backlog instead of spending the bot's CPU on answers Discord refuses (each refusal
+  used to end in an error reply that failed too and a logged traceback), so the fresh interactions behind it get
+  answered.
 
 The subclass adds no slots, so Python allows the class change, and the manager stays what lightbulb and miru
 expect (``isinstance`` holds).
@@ -65,10 +66,13 @@ class InteractionClock:
 class EventIntake:
     """Counts every dispatch and drops the ones no feature should pay for (see the module's docstring)."""
 
-    def __init__(self, *, late_after: float = LATE_INTERACTION_SECONDS) -> None:
+    def __init__(
+        self, *, late_on_arrival: float = LATE_INTERACTION_SECONDS, late_on_start: float = LATE_INTERACTION_SECONDS
+    ) -> None:
         self.counts: collections.Counter[str] = collections.Counter()
         self.interactions_expired = 0
-        self.late_after = late_after
+        self.late_on_arrival = late_on_arrival
+        self.late_on_start = late_on_start
         self.clock = InteractionClock()
         self._own_user_id: str | None = None
         self._unreported_expired = 0
@@ -95,25 +99,30 @@ class EventIntake:
         if event_name == "INTERACTION_CREATE":
             now = time.time()
             age = self.clock.age(int(payload["id"]), now)
-            if age > self.late_after:
-                self.note_expired(now, age)
+            if age > self.late_on_arrival:
+                self.note_expired(f"was {age:.1f} s old on arrival", now)
                 return False
             return True
         if event_name == "READY":
             self._own_user_id = str(payload["user"]["id"])
         return True
 
-    def note_expired(self, now: float | None = None, age: float | None = None) -> None:
+    def too_late_to_start(self, interaction_id: int) -> bool:
+        """Checked again where a command starts: under overload an interaction admitted in time can still wait
+        behind the ones already in the event loop until it can no longer be answered."""
+        return self.clock.age(interaction_id, time.time()) > self.late_on_start
+
+    def note_expired(self, why: str, now: float | None = None) -> None:
         """An interaction that could no longer be answered: counted, and reported at most every 10 s."""
         now = time.time() if now is None else now
         self.interactions_expired += 1
         self._unreported_expired += 1
         if now >= self._next_report:
             log.warning(
-                "%d interaction(s) expired before the bot could answer them (Discord allows 3 s; %s): "
+                "%d interaction(s) expired before the bot could answer them (Discord allows 3 s; the last %s): "
                 "the bot is falling behind",
                 self._unreported_expired,
-                f"the last was {age:.1f} s old on arrival" if age is not None else "Discord refused the answer",
+                why,
             )
             self._unreported_expired = 0
             self._next_report = now + _REPORT_EVERY_SECONDS

@@ -18,12 +18,19 @@ UNKNOWN_INTERACTION = 10062  # Discord's code for an interaction that can no lon
 APOLOGY = "Sorry, something went wrong on my side. If it keeps happening, report error id `{}`."
 
 
+class InteractionExpired(Exception):
+    """Raised where a command starts when its interaction can no longer be answered in time (overload)."""
+
+
 def interaction_expired(cause: BaseException) -> bool:
-    """Whether Discord refused an answer because the interaction expired (not answered within 3 s).
+    """Whether the interaction expired before it was answered: too old when its command started, or Discord
+    refused the answer (not answered within 3 s).
 
     Nobody is waiting for a reply then, and another attempt would be refused too: the bot was too slow, which is
     not a bug with a traceback to log.
     """
+    if isinstance(cause, InteractionExpired):
+        return True
     return isinstance(cause, hikari.NotFoundError) and cause.code == UNKNOWN_INTERACTION
 
 
