@@ -79,7 +79,7 @@ async def assert_invariants(database: Database) -> None:
     # /balance reads the same count in the wallet's own query (leaderboard_count_above): it must agree.
     repository = WalletRepository(database, index)
     for user_id, balance in list(wallets.items())[:50]:
-        standing = await repository.get_with_server_standing(user_id, None, with_global=True)
+        standing = await repository.get_standing(user_id, None, with_global=True)
         expected_above = sum(1 for b in wallets.values() if b > balance) if balance > 0 else None
         assert standing.global_above == expected_above, f"user {user_id} holding {balance}"
     stale = await database.pool.fetchval(

@@ -132,7 +132,7 @@ class Observability:
         self._trace = self._trace_config()
         self._bot: hikari.GatewayBot | None = None
         self._rest_latency: float | None = None
-        self._intake = EventIntake()
+        self._intake: EventIntake | None = None  # set by attach()
         self._expired_published = 0
         self._gateway_published: collections.Counter[str] = collections.Counter()
 
@@ -186,6 +186,8 @@ class Observability:
             log.warning("hikari's REST session is not reachable; Discord REST metrics are off")
 
     def _publish_gateway_events(self) -> None:
+        if self._intake is None:
+            return
         expired = self._intake.interactions_expired
         if expired > self._expired_published:
             self.metrics.interactions_expired.inc(expired - self._expired_published)

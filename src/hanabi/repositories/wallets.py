@@ -241,9 +241,7 @@ class WalletRepository:
         )
         return [Wallet.from_record(r) for r in records]
 
-    async def get_with_server_standing(
-        self, user_id: int, guild_id: int | None, *, with_global: bool = False
-    ) -> WalletStanding:
+    async def get_standing(self, user_id: int, guild_id: int | None, *, with_global: bool = False) -> WalletStanding:
         """The wallet, how many members of the server hold more (None: not a member there, or nothing held), and
         with `with_global` how many wallets hold more (the PostgreSQL rank buckets, `leaderboard_count_above`).
 

@@ -209,9 +209,7 @@ class EconomyService:
     # reads ---------------------------------------------------------------------------------------------------------
 
     async def profile(self, user_id: int, guild_id: int | None) -> Profile:
-        standing = await self._wallets.get_with_server_standing(
-            user_id, guild_id, with_global=self._global_in_wallet_query
-        )
+        standing = await self._wallets.get_standing(user_id, guild_id, with_global=self._global_in_wallet_query)
         wallet = standing.wallet or Wallet(user_id)
         today = self.today()
         claimed_today = wallet.last_daily is not None and wallet.last_daily >= today
@@ -251,7 +249,7 @@ class EconomyService:
             tied = entries and entries[-1].balance == wallet.balance
             entries.append(RankedEntry(entries[-1].rank if tied else position, wallet.user_id, wallet.balance))
         caller: RankedEntry | None = None
-        standing = await self._wallets.get_with_server_standing(
+        standing = await self._wallets.get_standing(
             caller_id,
             guild_id if scope == "server" else None,
             with_global=scope == "global" and self._global_in_wallet_query,
