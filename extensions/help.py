@@ -15,16 +15,16 @@ import lightbulb
 from lightbulb.commands import groups
 
 from hanabi.config import Settings
-from hanabi.errors import NotFound
+from hanabi.errors import InvalidInput, NotFound
 from hanabi.hybrid import slash_only_reason
 from hanabi.hybrid import usage_line as hybrid_usage_line
 from hanabi.services.guild_settings import GuildSettingsService
 from hanabi.ui import BRAND_COLOUR
 from hanabi.ui.cooldowns import CommandCooldowns
-from hanabi.ui.interactions import NO_MENTIONS, Responder, component_with_prefix, handle_component
+from hanabi.ui.interactions import NO_MENTIONS, Responder
 from hanabi.ui.locale import Translations
 from hanabi.ui.permissions import permission_labels
-from hanabi.wiring import hot_listener
+from hanabi.wiring import component_route
 
 loader = lightbulb.Loader()
 
@@ -508,18 +508,12 @@ class Help(lightbulb.SlashCommand, name="help", description="What Hanabi can do:
         )
 
 
-@hot_listener(loader, hikari.ComponentInteractionCreateEvent)  # every click: no per-event DI
-async def on_help_select(
-    event: hikari.ComponentInteractionCreateEvent, client: lightbulb.Client, settings: Settings
-) -> None:
-    interaction = component_with_prefix(event, SECTION_SELECT)
-    if interaction is None:
-        return
-
-    async def handler(responder: Responder) -> None:
-        docs = collect_commands(client)
-        caller = caller_of(interaction, interaction.member, settings)
-        section = interaction.values[0] if interaction.values else OVERVIEW
-        await responder.update(embed=page_for(docs, caller, section), components=[section_menu(docs, caller, section)])
-
-    await handle_component(interaction, handler, feature="help")
+@component_route(loader, "help")  # the section menu: `help:section`
+async def on_help_select(responder: Responder, client: lightbulb.Client, settings: Settings) -> None:
+    interaction = responder.interaction
+    if interaction.custom_id != SECTION_SELECT:
+        raise InvalidInput("This menu belongs to an older version of the help; run /help again.")
+    docs = collect_commands(client)
+    caller = caller_of(interaction, interaction.member, settings)
+    section = interaction.values[0] if interaction.values else OVERVIEW
+    await responder.update(embed=page_for(docs, caller, section), components=[section_menu(docs, caller, section)])

@@ -1,9 +1,9 @@
 """/poll create|close|results|export|list, and the poll message's buttons and select menu.
 
 Routing: every poll component carries a stable custom id `poll:<poll id>:vote:<option>`, `poll:<poll id>:select`
-or `poll:<poll id>:end`, and ONE listener on InteractionCreateEvent answers every `poll:` id of every poll. So
-nothing has to be bound per poll or per message: memory does not grow with open polls, a click costs a prefix check
-plus one database round trip, and after a restart the same ids keep working without
+or `poll:<poll id>:end`, and ONE route of the interaction router (hanabi.ui.router) answers every `poll:` id of
+every poll. So nothing has to be bound per poll or per message: memory does not grow with open polls, a click costs
+a dict lookup plus one database round trip, and after a restart the same ids keep working without
 rebuilding anything. What must be rebuilt at startup is only the deadline runner (started on StartedEvent; its
 first look closes polls whose deadline passed while the bot was down). A per-poll miru View would need one
 object per open poll, kept in memory and re-created at every start, for the same routing.
@@ -21,15 +21,16 @@ import miru
 from hanabi.errors import InvalidInput
 from hanabi.services.polls import Poll, PollNotFound, PollResults, PollService
 from hanabi.ui import BRAND_COLOUR, discord_timestamp
-from hanabi.ui.interactions import NO_MENTIONS, Responder, component_with_prefix, handle_component
+from hanabi.ui.interactions import NO_MENTIONS, Responder
 from hanabi.ui.pagination import Paginator
-from hanabi.wiring import hot_listener
+from hanabi.wiring import component_route
 
 log = logging.getLogger(__name__)
 
 loader = lightbulb.Loader()
 
-PREFIX = "poll:"
+FEATURE = "poll"
+PREFIX = f"{FEATURE}:"
 MAX_BUTTONS = 5
 BAR_WIDTH = 12
 CLOSED_COLOUR = 0x747F8D
@@ -338,7 +339,8 @@ loader.command(poll_group)
 # components and lifecycle ------------------------------------------------------------------------------------------
 
 
-async def _on_component(responder: Responder, polls: PollService) -> None:
+@component_route(loader, FEATURE)  # every `poll:` click, with no per-click DI
+async def on_poll_component(responder: Responder, polls: PollService) -> None:
     interaction = responder.interaction
     parts = interaction.custom_id.split(":")
     if len(parts) < 3 or not parts[1].isdigit():
@@ -363,18 +365,6 @@ async def _on_component(responder: Responder, polls: PollService) -> None:
         await responder.update(embed=poll_embed(closed), components=poll_components(closed))
     else:
         raise InvalidInput("This button belongs to an older version of the poll; it no longer works.")
-
-
-@hot_listener(loader, hikari.ComponentInteractionCreateEvent)  # every click: no per-event DI
-async def on_poll_component(event: hikari.ComponentInteractionCreateEvent, polls: PollService) -> None:
-    interaction = component_with_prefix(event, PREFIX)
-    if interaction is None:
-        return
-
-    async def handler(responder: Responder) -> None:
-        await _on_component(responder, polls)
-
-    await handle_component(interaction, handler, feature="poll")
 
 
 @loader.listener(hikari.StartedEvent)

@@ -37,6 +37,8 @@ from hanabi.infra.metrics import Metrics, MetricsServer
 from hanabi.infra.observability import Observability
 from hanabi.services.guild_settings import GuildSettingsService
 from hanabi.ui.errors import InteractionExpired, error_reply, interaction_expired
+from hanabi.ui.hooks import plain_hook
+from hanabi.ui.router import InteractionRouter
 from hanabi.wiring import precompile_command_injection, register_dependencies, resolve
 
 if TYPE_CHECKING:
@@ -175,9 +177,10 @@ class Hanabi:
             # Metrics first, then the per-user cooldown every command gets (hanabi.ui.cooldowns).
             hooks=[*self._metrics_hooks(), container.command_cooldowns().hook()],
         )
-        # Components with a feature prefix (`poll:`, `help:`) are answered by that extension's listener, not by a
-        # miru view; without this miru would log a warning for every such click.
+        # Components with a feature prefix (`poll:`, `help:`) are answered by that feature's route, not by a miru
+        # view; without this miru would log a warning for a click on a view that has since timed out.
         self.miru = miru.Client(self.bot, ignore_unknown_interactions=True)
+        self.router = InteractionRouter(self.bot, self.miru)
         self.channels = ChannelDirectory(self.bot.rest)
         self.channels.attach(self.bot)
         self.info: BotInfo | None = None
@@ -433,10 +436,8 @@ class Hanabi:
             self._observe(ctx, "success")
 
         return [
-            lightbulb.hook(lightbulb.ExecutionSteps.MAX_CONCURRENCY, name="metrics_start")(start_timer),
-            lightbulb.hook(lightbulb.ExecutionSteps.POST_INVOKE, skip_when_failed=True, name="metrics_end")(
-                record_success
-            ),
+            plain_hook(lightbulb.ExecutionSteps.MAX_CONCURRENCY, start_timer, name="metrics_start"),
+            plain_hook(lightbulb.ExecutionSteps.POST_INVOKE, record_success, name="metrics_end", skip_when_failed=True),
         ]
 
     def _observe(self, ctx: lightbulb.Context, outcome: str) -> None:

@@ -19,6 +19,8 @@ from hanabi.infra.cluster import Cluster
 from hanabi.infra.db import Database
 from hanabi.infra.events import EventBus
 from hanabi.infra.observability import Observability
+from hanabi.ui.interactions import Responder
+from hanabi.ui.router import InteractionRouter
 
 if TYPE_CHECKING:
     from container import Container
@@ -76,6 +78,7 @@ def register_dependencies(client: lightbulb.Client, container: Container, app: H
     if info is not None:
         registry.register_value(BotInfo, info)
     registry.register_value(miru.Client, app.miru)
+    registry.register_value(InteractionRouter, app.router)
     registry.register_value(Observability, app.ops)
     registry.register_value(ChannelDirectory, app.channels)
 
@@ -108,13 +111,21 @@ def precompile_command_injection(client: lightbulb.Client) -> int:
     return generated
 
 
+async def _resolve_once(client: lightbulb.Client, callback: Callable[..., Any]) -> dict[str, Any]:
+    """The callback's parameters after the first, resolved from lightbulb's default context by annotation."""
+    hints = get_type_hints(callback)
+    names = list(inspect.signature(callback).parameters)[1:]
+    async with client.di.enter_context(lightbulb.di.Contexts.DEFAULT) as container:
+        return {name: await container.get(hints[name]) for name in names}
+
+
 class HotListener(lightbulb.Loadable):
     """An event listener whose dependencies are resolved once, when its extension loads.
 
     lightbulb's `loader.listener` opens two dependency-injection contexts (a new container) for every event;
     for MESSAGE_CREATE at 3,000/s that was a quarter of automod's cost (docs/benchmarks.md). Use this for events
-    that arrive by the thousand (messages, component clicks). What it injects must live as long as the bot:
-    the container's singletons and resources, the bot and the clients all do.
+    that arrive by the thousand (messages). What it injects must live as long as the bot: the container's
+    singletons and resources, the bot and the clients all do.
     """
 
     def __init__(self, callback: Callable[..., Awaitable[None]], event_type: type[hikari.Event]) -> None:
@@ -123,11 +134,8 @@ class HotListener(lightbulb.Loadable):
         self._subscribed: tuple[hikari.GatewayBot, Callable[[Any], Coroutine[Any, Any, None]]] | None = None
 
     async def load(self, client: lightbulb.Client) -> None:
-        hints = get_type_hints(self._callback)
-        names = list(inspect.signature(self._callback).parameters)[1:]  # the first is the event
-        async with client.di.enter_context(lightbulb.di.Contexts.DEFAULT) as container:
-            dependencies = {name: await container.get(hints[name]) for name in names}
-            bot = await container.get(hikari.GatewayBot)
+        dependencies = await _resolve_once(client, self._callback)
+        bot = await _default_dependency(client, hikari.GatewayBot)
         callback = self._callback
 
         async def on_event(event: Any) -> None:
@@ -143,6 +151,40 @@ class HotListener(lightbulb.Loadable):
             self._subscribed = None
 
 
+class ComponentRoute(lightbulb.Loadable):
+    """Answers the components whose custom id starts with `<feature>:`, through the one `InteractionRouter`.
+
+    The callback takes a `Responder` and then its dependencies, resolved once at load as for `HotListener`;
+    failures are answered as for commands (`hanabi.ui.interactions.handle_component`).
+    """
+
+    def __init__(self, feature: str, callback: Callable[..., Awaitable[None]]) -> None:
+        self._feature = feature
+        self._callback = callback
+        self._router: InteractionRouter | None = None
+
+    async def load(self, client: lightbulb.Client) -> None:
+        dependencies = await _resolve_once(client, self._callback)
+        router = await _default_dependency(client, InteractionRouter)
+        callback = self._callback
+
+        async def answer(responder: Responder) -> None:
+            await callback(responder, **dependencies)
+
+        router.route(self._feature, answer)
+        self._router = router
+
+    async def unload(self, client: lightbulb.Client) -> None:
+        if self._router is not None:
+            self._router.unroute(self._feature)
+            self._router = None
+
+
+async def _default_dependency(client: lightbulb.Client, typ: type[T]) -> T:
+    async with client.di.enter_context(lightbulb.di.Contexts.DEFAULT) as container:
+        return cast("T", await container.get(typ))
+
+
 def hot_listener(
     loader: lightbulb.Loader, event_type: type[hikari.Event]
 ) -> Callable[[Callable[..., Awaitable[None]]], Callable[..., Awaitable[None]]]:
@@ -150,6 +192,18 @@ def hot_listener(
 
     def register(callback: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         loader.add(HotListener(callback, event_type))
+        return callback
+
+    return register
+
+
+def component_route(
+    loader: lightbulb.Loader, feature: str
+) -> Callable[[Callable[..., Awaitable[None]]], Callable[..., Awaitable[None]]]:
+    """`@component_route(loader, "poll")`: answer every `poll:…` component, see `ComponentRoute`."""
+
+    def register(callback: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        loader.add(ComponentRoute(feature, callback))
         return callback
 
     return register

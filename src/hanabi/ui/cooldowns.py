@@ -17,6 +17,7 @@ import lightbulb
 from lightbulb.prefab import cooldowns as lb_cooldowns
 
 from hanabi.infra.clock import Clock
+from hanabi.ui.hooks import plain_hook
 
 T = TypeVar("T", bound=type)
 _ATTRIBUTE = "__hanabi_cooldown__"
@@ -100,4 +101,4 @@ class CommandCooldowns:
             if remaining > 0:
                 raise lb_cooldowns.OnCooldown(remaining)
 
-        return lightbulb.hook(lightbulb.ExecutionSteps.COOLDOWNS, skip_when_failed=True, name="hanabi_cooldowns")(check)
+        return plain_hook(lightbulb.ExecutionSteps.COOLDOWNS, check, name="hanabi_cooldowns", skip_when_failed=True)

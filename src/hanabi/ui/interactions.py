@@ -1,5 +1,5 @@
-"""Component interactions routed by custom-id prefix: one listener per feature answers them, with the same
-error handling as commands (domain errors become an ephemeral reply, anything else an apology with an error id)."""
+"""Answering component interactions a feature routes by custom-id prefix (hanabi.ui.router), with the same error
+handling as commands (domain errors become an ephemeral reply, anything else an apology with an error id)."""
 
 from __future__ import annotations
 
@@ -22,14 +22,6 @@ class MentionSettings(TypedDict):
 
 # Splat into respond/edit calls that carry text a user typed: `ctx.respond(..., **NO_MENTIONS)`.
 NO_MENTIONS: Final[MentionSettings] = {"mentions_everyone": False, "user_mentions": False, "role_mentions": False}
-
-
-def component_with_prefix(
-    event: hikari.ComponentInteractionCreateEvent, prefix: str
-) -> hikari.ComponentInteraction | None:
-    # Listeners subscribe to component events only, so a slash command never pays for their DI context.
-    interaction = event.interaction
-    return interaction if interaction.custom_id.startswith(prefix) else None
 
 
 class Responder:
