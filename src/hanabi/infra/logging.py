@@ -16,6 +16,8 @@ from typing import ClassVar, TextIO
 _DISCORD_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{25,}")
 # Interaction / webhook tokens travel in REST paths; they are credentials for 15 minutes.
 _WEBHOOK_PATH = re.compile(r"(/(?:webhooks/\d+|interactions/\d+)/)[A-Za-z0-9_.-]{20,}")
+# Both patterns need a run of 20 such characters: one search rules them out for most records (ids have 17-19 digits).
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9_.-]{20}")
 REDACTED = "[redacted]"
 
 
@@ -28,7 +30,10 @@ class RedactingFilter(logging.Filter):
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        if _TOKEN_RUN.search(text) is None:
+            return text
         text = _DISCORD_TOKEN.sub(REDACTED, text)
         return _WEBHOOK_PATH.sub(rf"\1{REDACTED}", text)
 

@@ -20,7 +20,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import re
 import time
 import weakref
 from types import SimpleNamespace
@@ -38,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REST_LATENCY_WEIGHT = 0.2  # of each new REST round trip in the moving average /ping shows
-_CALLBACK_PATH = re.compile(r"/interactions/(\d+)/[^/]+/callback$")
+_CALLBACK_SUFFIX = "/callback"  # POST .../interactions/<id>/<token>/callback: the answer to an interaction
 _INVALID_STATUSES = frozenset({401, 403, 429})
 RATELIMIT_LOGGER = "hikari.ratelimits"
 
@@ -215,9 +214,12 @@ class Observability:
     ) -> None:
         context.hanabi_started = time.perf_counter()
         if params.method == "POST":
-            match = _CALLBACK_PATH.search(params.url.path)
-            if match is not None:
-                self.observe_interaction_response(int(match.group(1)), time.time())
+            # The raw path: no percent-decoding, and a string test before any parsing (every REST call comes here).
+            path = params.url.raw_path
+            if path.endswith(_CALLBACK_SUFFIX):
+                parts = path.rsplit("/", 4)
+                if len(parts) == 5 and parts[1] == "interactions" and parts[2].isdigit():
+                    self.observe_interaction_response(int(parts[2]), time.time())
 
     async def _on_request_end(
         self, _: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestEndParams
