@@ -76,7 +76,7 @@ async def test_drain_runs_pending_changes_once_and_stops_timers() -> None:
     async def action(key: int) -> None:
         calls.append(key)
 
-    live = LiveUpdates(interval=10)
+    live = LiveUpdates(interval=10, rate=1000)
     live.bind(action)
     live.trigger(7)
     await asyncio.sleep(0.01)
@@ -102,10 +102,31 @@ async def test_at_most_concurrency_actions_run_at_once_and_every_key_gets_its_ru
         running -= 1
         done.append(key)
 
-    live = LiveUpdates(interval=10, concurrency=3)
+    live = LiveUpdates(interval=10, concurrency=3, rate=10_000)
     live.bind(action)
     for key in range(30):  # thirty polls come due at once
         live.trigger(key)
     await asyncio.sleep(0.3)
     assert peak == 3
     assert sorted(done) == list(range(30))
+
+
+@pytest.mark.asyncio
+async def test_refreshes_of_many_polls_due_together_are_spread_at_the_rate() -> None:
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+
+    async def action(key: int) -> None:
+        starts.append(loop.time())
+
+    live = LiveUpdates(interval=10, concurrency=4, rate=50)  # one start every 20 ms
+    live.bind(action)
+    began = loop.time()
+    for key in range(10):  # ten polls come due at once
+        live.trigger(key)
+    await asyncio.sleep(0.05)
+    assert 2 <= len(starts) <= 4  # not all ten back to back
+    await asyncio.sleep(0.3)
+    assert len(starts) == 10
+    assert all(b - a >= 0.019 for a, b in itertools.pairwise(starts))
+    assert starts[-1] - began >= 0.18

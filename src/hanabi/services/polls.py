@@ -4,8 +4,9 @@ Discord is known here only as integer snowflakes. Two pieces of run-time machine
 they are part of what a poll promises:
 
 - `LiveUpdates`: per poll, at most one refresh of the public message every `interval` seconds, and always one
-  after the last change (so a vote storm costs one edit per interval and the final state is always shown). It
-  measures real time (the event loop's clock): it protects Discord's rate limits, which run in real time.
+  after the last change (so a vote storm costs one edit per interval and the final state is always shown); over
+  all polls, at most `rate` refreshes a second, evenly spaced. It measures real time (the event loop's clock): it
+  protects Discord's rate limits, which run in real time.
 - the deadline runner: every `check_interval` seconds it closes polls whose deadline (by the injected Clock)
   has passed, including those that passed while the bot was down, and hands them to a callback.
 """
@@ -39,6 +40,11 @@ LIVE_UPDATE_INTERVAL = 2.0  # seconds between two edits of one poll's public mes
 # Edits of all polls in flight at once. Polls voted on together come due together; unbounded, 300 of them woke at
 # once every interval and held up every click behind them for ~200 ms (docs/benchmarks.md, section 21).
 LIVE_UPDATE_CONCURRENCY = 4
+# Refreshes a second over all polls. Discord lets a bot make about 50 REST requests a second in all (interaction
+# answers aside); live counts are cosmetic, so they take at most this share, spread evenly. Without a rate, 300
+# polls coming due together were edited back to back and held up every click for ~100 ms (docs/benchmarks.md,
+# section 31); with more active polls than this allows, each poll's refreshes just come further apart.
+LIVE_UPDATE_RATE = 20.0
 DEADLINE_CHECK_INTERVAL = 0.5  # seconds between two looks for polls past their deadline
 META_CACHE_SIZE = 4096  # polls whose fixed facts (options, role, mode) are kept in memory for fast clicks
 
@@ -176,14 +182,22 @@ class LiveUpdates:
     """Per key: run `action(key)` at most once per `interval` seconds, and always once after the last trigger.
 
     State for a key exists only while it is active (triggered within the last interval), so idle polls cost
-    nothing and memory does not grow with the number of polls. At most `concurrency` actions run at a time.
+    nothing and memory does not grow with the number of polls. At most `concurrency` actions run at a time, and
+    they start at least 1/`rate` seconds apart.
     """
 
-    def __init__(self, interval: float = LIVE_UPDATE_INTERVAL, concurrency: int = LIVE_UPDATE_CONCURRENCY) -> None:
+    def __init__(
+        self,
+        interval: float = LIVE_UPDATE_INTERVAL,
+        concurrency: int = LIVE_UPDATE_CONCURRENCY,
+        rate: float = LIVE_UPDATE_RATE,
+    ) -> None:
         self.interval = interval
         self._action: Callable[[int], Awaitable[None]] | None = None
         self._pending: dict[int, _Pending] = {}
         self._slots = asyncio.Semaphore(concurrency)
+        self._spacing = 1.0 / rate
+        self._next_start = float("-inf")
 
     def bind(self, action: Callable[[int], Awaitable[None]] | None) -> None:
         self._action = action
@@ -212,13 +226,22 @@ class LiveUpdates:
                     await asyncio.sleep(delay)
                 if not state.dirty:
                     return  # a whole interval without changes: forget the key
-                state.dirty = False
+                await self._wait_for_turn()
+                state.dirty = False  # after the wait: votes cast while waiting are in this edit
                 await self._call(key)
                 # Counted from the end of the edit, so two edits never reach Discord closer than `interval`.
                 state.last_run = loop.time()
         finally:
             if self._pending.get(key) is state:
                 del self._pending[key]
+
+    async def _wait_for_turn(self) -> None:
+        # Each caller books the next free start time, so a crowd of due polls is spread out, not bunched.
+        now = asyncio.get_running_loop().time()
+        start = max(now, self._next_start)
+        self._next_start = start + self._spacing
+        if start > now:
+            await asyncio.sleep(start - now)
 
     async def _call(self, key: int) -> None:
         action = self._action
