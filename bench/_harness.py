@@ -249,8 +249,9 @@ async def _pinned_embedded_postgres() -> AsyncIterator[str]:
                 # generator, whose clock the latencies are read from, from waiting behind the database's work.
                 postmaster = psutil.Process(int((server.pgdata / "postmaster.pid").read_text().split()[0]))
                 for process in [postmaster, *postmaster.children()]:
-                    process.cpu_affinity([MACHINE_CORES[0]])
-                    process.nice(POSTGRES_NICENESS)
+                    with contextlib.suppress(psutil.NoSuchProcess):  # a backend that just exited
+                        process.cpu_affinity([MACHINE_CORES[0]])
+                        process.nice(POSTGRES_NICENESS)
             yield dsn
         finally:
             await server.stop()
