@@ -38,7 +38,9 @@ JSON_SCRIPTS: list[tuple[str, list[str], list[str], int]] = [
     ("reference", ["--rates", "200,500,1000,1500", "--seconds", "4", "--repeats", "1"], ["--quick"], 240),
     ("components", [], ["--quick"], 120),
     ("messages", [], ["--quick"], 120),
-    ("gc_pauses", ["--seconds", "5"], ["--quick"], 120),
+    # At the 1,500/s an untuned bot falls behind and is stopped before it writes its statistics; 1,000/s
+    # is what both sustain on the faster host (section 33 has the tuned figure at 1,500/s).
+    ("gc_pauses", ["--seconds", "5", "--rate", "1000"], ["--quick"], 120),
     ("memory", [], ["--quick"], 200),
 ]
 TEXT_SCRIPTS: list[tuple[str, list[str], list[str], int]] = [

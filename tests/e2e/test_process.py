@@ -207,5 +207,5 @@ async def test_gc_tuning_waits_for_every_guild_then_freezes_and_trims(
     assert "25 guilds cached" in line
     assert "heap trimmed" in line
     figures = json.loads(stats.read_text())
-    assert figures["thresholds"] == [5_000, 50, 1_000]
+    assert figures["thresholds"] == [5_000, 10, 1_000]
     assert figures["frozen"] > 10_000

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 STATS_ENV = "HANABI_GC_STATS_FILE"
-# Fewer young collections (every 5,000 net allocations instead of 700), each still a few ms; gen 1 and the
-# full collection run far less often (a full one walks every long-lived object not frozen).
-TUNED_THRESHOLDS = (5_000, 50, 1_000)
+# Fewer young collections (every 5,000 net allocations instead of 700), each still a few ms. Gen 1 every 10 of
+# them (Python's default): at 1,500 interactions/s every 50 let it gather enough survivors for a 19 ms pause,
+# every 10 keeps it under 7 ms (docs/benchmarks.md, section 33). The full collection runs far less often (it
+# walks every long-lived object not frozen).
+TUNED_THRESHOLDS = (5_000, 10, 1_000)
 
 
 def tune_after_startup() -> bool:
