@@ -28,7 +28,8 @@ from hanabi.wiring import component_route
 
 loader = lightbulb.Loader()
 
-SECTION_SELECT = "help:section"
+FEATURE = "help"
+SECTION_SELECT = f"{FEATURE}:section"
 OVERVIEW = "overview"
 OTHER_SECTION = "other"
 LOCK = "🔒"
@@ -508,7 +509,7 @@ class Help(lightbulb.SlashCommand, name="help", description="What Hanabi can do:
         )
 
 
-@component_route(loader, "help")  # the section menu: `help:section`
+@component_route(loader, FEATURE)  # the section menu: `help:section`
 async def on_help_select(responder: Responder, client: lightbulb.Client, settings: Settings) -> None:
     interaction = responder.interaction
     if interaction.custom_id != SECTION_SELECT:

@@ -111,12 +111,16 @@ def precompile_command_injection(client: lightbulb.Client) -> int:
     return generated
 
 
-async def _resolve_once(client: lightbulb.Client, callback: Callable[..., Any]) -> dict[str, Any]:
-    """The callback's parameters after the first, resolved from lightbulb's default context by annotation."""
+async def _resolve_once(
+    client: lightbulb.Client, callback: Callable[..., Any], subscriber: type[T]
+) -> tuple[dict[str, Any], T]:
+    """The callback's parameters after the first, by annotation, and the object it subscribes to, from lightbulb's
+    default context."""
     hints = get_type_hints(callback)
     names = list(inspect.signature(callback).parameters)[1:]
     async with client.di.enter_context(lightbulb.di.Contexts.DEFAULT) as container:
-        return {name: await container.get(hints[name]) for name in names}
+        dependencies = {name: await container.get(hints[name]) for name in names}
+        return dependencies, cast("T", await container.get(subscriber))
 
 
 class HotListener(lightbulb.Loadable):
@@ -134,8 +138,7 @@ class HotListener(lightbulb.Loadable):
         self._subscribed: tuple[hikari.GatewayBot, Callable[[Any], Coroutine[Any, Any, None]]] | None = None
 
     async def load(self, client: lightbulb.Client) -> None:
-        dependencies = await _resolve_once(client, self._callback)
-        bot = await _default_dependency(client, hikari.GatewayBot)
+        dependencies, bot = await _resolve_once(client, self._callback, hikari.GatewayBot)
         callback = self._callback
 
         async def on_event(event: Any) -> None:
@@ -164,8 +167,7 @@ class ComponentRoute(lightbulb.Loadable):
         self._router: InteractionRouter | None = None
 
     async def load(self, client: lightbulb.Client) -> None:
-        dependencies = await _resolve_once(client, self._callback)
-        router = await _default_dependency(client, InteractionRouter)
+        dependencies, router = await _resolve_once(client, self._callback, InteractionRouter)
         callback = self._callback
 
         async def answer(responder: Responder) -> None:
@@ -178,11 +180,6 @@ class ComponentRoute(lightbulb.Loadable):
         if self._router is not None:
             self._router.unroute(self._feature)
             self._router = None
-
-
-async def _default_dependency(client: lightbulb.Client, typ: type[T]) -> T:
-    async with client.di.enter_context(lightbulb.di.Contexts.DEFAULT) as container:
-        return cast("T", await container.get(typ))
 
 
 def hot_listener(
