@@ -15,10 +15,10 @@ import pytest_asyncio
 
 from hanabi.errors import InvalidInput
 from hanabi.infra.db import Database, open_database
-from hanabi.repositories.leaderboard import BalanceChange, PostgresLeaderboardIndex
-from hanabi.repositories.ledger import LedgerRepository
+from hanabi.repositories.leaderboard import PostgresLeaderboardIndex
+from hanabi.repositories.ledger import LedgerRepository, NewEntry
 from hanabi.repositories.shop import ShopRepository
-from hanabi.repositories.wallets import MAX_BALANCE, WalletRepository
+from hanabi.repositories.wallets import MAX_BALANCE, WalletRepository, post
 from hanabi.services.economy import (
     BalanceOverflow,
     DailyAlreadyClaimed,
@@ -220,6 +220,19 @@ async def test_transfer_refusals(economy: EconomyService) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_refused_transfer_leaves_no_wallet_or_membership_behind(
+    economy: EconomyService, database: Database
+) -> None:
+    # wallets_post creates missing wallets before it can see the refusal; the refusal must roll them back.
+    with pytest.raises(InsufficientFunds) as funds:
+        await economy.transfer(77, 78, 5, guild_id=900)
+    assert (funds.value.balance, funds.value.needed) == (0, 5)
+    assert await database.pool.fetchval("SELECT count(*) FROM wallets WHERE user_id IN (77, 78)") == 0
+    assert await database.pool.fetchval("SELECT count(*) FROM economy_members WHERE guild_id = 900") == 0
+    await assert_invariants(database)
+
+
+@pytest.mark.asyncio
 async def test_last_item_race_one_buyer_wins_the_other_is_not_charged(
     economy: EconomyService, database: Database
 ) -> None:
@@ -338,13 +351,17 @@ async def test_transfers_between_wallets_of_equal_balance_do_not_queue_on_the_ra
     # committed yet must not hold up another transfer (migration 0010: deltas are appended, not updated in place).
     for user_id in (201, 202, 203, 204):
         await economy.grant(OWNER, user_id, 1_000, "seed")
-    index = PostgresLeaderboardIndex(database)
 
     async with database.pool.acquire() as conn:
         open_writer = conn.transaction()
         await open_writer.start()
         try:
-            await index.stage(conn, [BalanceChange(201, 1_000, 999), BalanceChange(202, 1_000, 1_001)])
+            # A transfer between two of them, written and not committed: its bucket deltas are staged.
+            entries = [
+                NewEntry(201, -1, "transfer_out", "open", None, 202),
+                NewEntry(202, 1, "transfer_in", "open", None, 201),
+            ]
+            await post(conn, entries, datetime.now(UTC))
             result = await asyncio.wait_for(economy.transfer(203, 204, 1), timeout=5)
             assert (result.sender_balance, result.receiver_balance) == (999, 1_001)
         finally:

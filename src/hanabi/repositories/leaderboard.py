@@ -6,11 +6,11 @@ bucketed counts (`leaderboard_buckets`): level L counts wallets by `balance >> 8
 wallets above B is then a sum over, per level, the buckets that share B's parent bucket and lie above B's
 bucket: at most 255 rows per level, whatever the number of wallets.
 
-Writers call `stage()` inside the transaction that changes balances and `published()` after the commit (where
-an index outside the database, such as a Redis sorted set, would apply the change). The PostgreSQL index's
-`stage()` appends the bucket deltas to `leaderboard_bucket_deltas` rather than updating the buckets: wallets
+Every balance change appends its bucket deltas to `leaderboard_bucket_deltas` in the statement that changes the
+balances (`wallets_post`, migration 0012), whichever index is in use, rather than updating the buckets: wallets
 with the same balance share a level-0 bucket, and in-place updates made every such writer wait for the one
-before it to commit (migration 0010). Counts add the pending deltas to the buckets; `fold()`, run every
+before it to commit (migration 0010). Writers call `published()` after the commit, where an index outside the
+database (a Redis sorted set) applies the change. Counts add the pending deltas to the buckets; `fold()`, run every
 `FOLD_SECONDS` by the container, moves them into the buckets in one statement. Only positive balances are
 indexed, so creating an empty wallet touches nothing.
 """
@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,9 +29,9 @@ from hanabi.infra.db import Database
 
 log = logging.getLogger(__name__)
 
-LEVELS = 8  # LEVELS and RADIX_BITS are written into leaderboard_count_above too (migration 0011)
+# The bucket layout (8 levels of 8 bits) lives in SQL: wallets_post writes it, leaderboard_count_above and the
+# rebuild below read it (migrations 0011 and 0012).
 FOLD_SECONDS = 1.0
-RADIX_BITS = 8
 
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
@@ -52,10 +51,6 @@ class LeaderboardIndex(Protocol):
 
     kind: str
 
-    async def stage(self, conn: Connection, changes: Sequence[BalanceChange]) -> None:
-        """Record balance changes inside the writer's transaction (may be a no-op)."""
-        ...
-
     async def published(self, changes: Sequence[BalanceChange]) -> None:
         """Record balance changes after the writer's transaction committed (may be a no-op)."""
         ...
@@ -68,26 +63,6 @@ class LeaderboardIndex(Protocol):
         """Recompute the index from the wallets table (after bulk loads, or when switching implementations)."""
         ...
 
-
-def bucket_deltas(changes: Iterable[BalanceChange]) -> list[tuple[int, int, int]]:
-    """(level, bucket, delta) for a set of balance changes, without zero deltas, sorted by (level, bucket)."""
-    deltas: defaultdict[tuple[int, int], int] = defaultdict(int)
-    for change in changes:
-        if change.old == change.new:
-            continue
-        for level in range(LEVELS):
-            shift = level * RADIX_BITS
-            if change.old > 0:
-                deltas[(level, change.old >> shift)] -= 1
-            if change.new > 0:
-                deltas[(level, change.new >> shift)] += 1
-    return [(level, bucket, delta) for (level, bucket), delta in sorted(deltas.items()) if delta]
-
-
-_STAGE = """
-INSERT INTO leaderboard_bucket_deltas (level, bucket, delta)
-SELECT level, bucket, delta FROM unnest($1::smallint[], $2::bigint[], $3::bigint[]) AS d(level, bucket, delta)
-"""
 
 # leaderboard_count_above (migration 0011) sums the buckets above a balance, pending deltas included.
 _COUNT_ABOVE = "SELECT leaderboard_count_above($1)"
@@ -113,13 +88,6 @@ class PostgresLeaderboardIndex:
 
     def __init__(self, database: Database) -> None:
         self._pool = database.pool
-
-    async def stage(self, conn: Connection, changes: Sequence[BalanceChange]) -> None:
-        rows = bucket_deltas(changes)
-        if not rows:
-            return
-        levels, buckets, deltas = zip(*rows, strict=True)
-        await conn.execute(_STAGE, list(levels), list(buckets), list(deltas))
 
     async def published(self, changes: Sequence[BalanceChange]) -> None:
         return None

@@ -2,8 +2,8 @@
 
 `<namespace>:leaderboard:global` maps user id -> balance (positive balances only), so "wallets above B" is one
 `ZCOUNT (B +inf`. Nothing here can change a balance: balances live in PostgreSQL, and the PostgreSQL bucket
-index is still written in every balance-changing transaction (`stage()`), so it can answer whenever Redis
-cannot. After the commit, `published()` writes the new balances to Redis.
+index is still written by every balance change (`wallets_post`, migration 0012), so it can answer whenever
+Redis cannot. After the commit, `published()` writes the new balances to Redis.
 
 Keeping the set in step:
 - Every change carries a version (the transaction's last ledger id, growing per user in commit order). A Lua
@@ -33,7 +33,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from hanabi.infra.db import Database
-from hanabi.repositories.leaderboard import BalanceChange, Connection, PostgresLeaderboardIndex
+from hanabi.repositories.leaderboard import BalanceChange, PostgresLeaderboardIndex
 
 log = logging.getLogger(__name__)
 
@@ -182,10 +182,6 @@ class RedisLeaderboardIndex:
         await self._redis.aclose()
 
     # LeaderboardIndex ------------------------------------------------------------------------------------------
-
-    async def stage(self, conn: Connection, changes: Sequence[BalanceChange]) -> None:
-        # The PostgreSQL buckets stay exact, in the same transaction: they answer whenever Redis cannot.
-        await self._fallback.stage(conn, changes)
 
     async def published(self, changes: Sequence[BalanceChange]) -> None:
         """Write committed balances to the set. Never raises: a miss marks the set stale and rebuilds it."""

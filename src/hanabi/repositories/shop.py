@@ -11,7 +11,7 @@ import asyncpg
 from hanabi.infra.db import Database
 from hanabi.repositories.leaderboard import LeaderboardIndex
 from hanabi.repositories.ledger import NewEntry
-from hanabi.repositories.wallets import Wallet, lock_wallets, post, touch_members
+from hanabi.repositories.wallets import Wallet, lock_wallets, post
 
 _COLUMNS = "id, guild_id, name, description, price, role_id, stock, removed_at"
 EDITABLE = frozenset({"name", "description", "price", "role_id", "stock"})
@@ -199,7 +199,7 @@ class ShopRepository:
             entry = NewEntry(
                 user_id, -total, "purchase", f"purchase:{purchase_id}", guild_id=guild_id, note=item.name[:200]
             )
-            wallets, changes = await post(conn, self._index, locked, [entry], at)
+            wallets, changes = await post(conn, [entry], at, guild_id=guild_id, members=[user_id])
             await conn.execute(
                 """
                 INSERT INTO inventories AS i (user_id, item_id, guild_id, quantity, updated_at)
@@ -213,7 +213,6 @@ class ShopRepository:
                 quantity,
                 at,
             )
-            await touch_members(conn, guild_id, [user_id], at)
         await self._index.published(changes)
         after = ShopItem(item.id, item.guild_id, item.name, item.description, item.price, item.role_id, stock)
         return PurchaseRecord(int(purchase_id), after, quantity, total, wallets[user_id])
@@ -248,7 +247,6 @@ class ShopRepository:
                 at,
             )
             user_id = int(purchase["user_id"])
-            locked = await lock_wallets(conn, [user_id])
             entry = NewEntry(
                 user_id,
                 int(purchase["total"]),
@@ -257,6 +255,6 @@ class ShopRepository:
                 guild_id=int(purchase["guild_id"]),
                 note=note[:200],
             )
-            wallets, changes = await post(conn, self._index, locked, [entry], at)
+            wallets, changes = await post(conn, [entry], at)
         await self._index.published(changes)
         return wallets[user_id]

@@ -1,12 +1,15 @@
 """Wallets: balances, daily claims and leaderboard reads. Every balance change goes through `post()`.
 
-Writers lock the wallets they touch in user-id order (`lock_wallets`), let the service's guard decide under
-the lock, then write balances, ledger rows and the leaderboard index in the same transaction. A guard raises
-to refuse, which rolls everything back.
+`post()` is one statement (`wallets_post`, migration 0012): it locks the wallets in user-id order, refuses a
+balance below zero or past `MAX_BALANCE` (`BalanceOutOfRange`, nothing written), and writes balances, ledger rows,
+server memberships and rank-bucket deltas. A transfer or a grant is that statement alone. Writers that must decide
+on the locked wallet first (a daily claim, a purchase) lock it with `lock_wallets` in a transaction, let the
+service's guard decide (raising rolls everything back), and call `post()` in the same transaction.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -75,70 +78,60 @@ async def lock_wallets(conn: Connection, user_ids: Iterable[int]) -> dict[int, W
     return {int(r["user_id"]): Wallet.from_record(r) for r in records}
 
 
+class BalanceOutOfRange(Exception):
+    """The change would take a wallet below zero or past `MAX_BALANCE`; nothing was written.
+
+    `balances` holds each wallet's balance before the change, read under its lock, for the refusal's message.
+    """
+
+    def __init__(self, balances: dict[int, int]) -> None:
+        super().__init__("balance out of range")
+        self.balances = balances
+
+
+# wallets_post (migration 0012) locks, checks and writes everything in one statement: one round trip.
+_POST = "SELECT * FROM wallets_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+
+
 async def post(
-    conn: Connection,
-    index: LeaderboardIndex,
-    locked: dict[int, Wallet],
+    conn: Connection | asyncpg.Pool,
     entries: Sequence[NewEntry],
     at: datetime,
+    *,
+    guild_id: int | None = None,
+    members: Iterable[int] = (),
 ) -> tuple[dict[int, Wallet], list[BalanceChange]]:
-    """Apply ledger entries to locked wallets: balances, ledger rows and the rank index. Returns new wallets."""
-    balances = {user_id: wallet.balance for user_id, wallet in locked.items()}
-    after: list[int] = []
-    for entry in entries:
-        balances[entry.user_id] += entry.delta
-        after.append(balances[entry.user_id])
-    changed = sorted(uid for uid in balances if balances[uid] != locked[uid].balance)
-    # Balances and ledger rows in one statement (one round trip): different tables, rows already locked.
-    version = int(
-        await conn.fetchval(
-            """
-            WITH balances AS (
-                UPDATE wallets w SET balance = v.balance, updated_at = $3
-                FROM unnest($1::bigint[], $2::bigint[]) AS v(user_id, balance) WHERE w.user_id = v.user_id
-            ), entries AS (
-                INSERT INTO ledger (user_id, delta, balance_after, kind, reference, guild_id, counterparty_id, note,
-                                    created_at)
-                SELECT u, d, b, k, r, g, c, n, $3
-                FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::bigint[],
-                            $10::bigint[], $11::text[]) AS e(u, d, b, k, r, g, c, n)
-                RETURNING id
-            )
-            SELECT COALESCE(max(id), 0) FROM entries
-            """,
-            changed,
-            [balances[uid] for uid in changed],
-            at,
+    """Apply ledger entries: balances, ledger rows, server memberships and rank-bucket deltas, all or nothing.
+
+    On a pool the statement is its own transaction; on a connection it joins the caller's (which may have locked
+    the wallets already, to decide). Raises `BalanceOutOfRange` instead of writing a balance out of range.
+    """
+    try:
+        records = await conn.fetch(
+            _POST,
             [e.user_id for e in entries],
             [e.delta for e in entries],
-            after,
             [e.kind for e in entries],
             [e.reference for e in entries],
             [e.guild_id for e in entries],
             [e.counterparty_id for e in entries],
             [e.note for e in entries],
+            at,
+            guild_id,
+            list(members),
         )
-    )
-    changes = [BalanceChange(uid, locked[uid].balance, balances[uid], version) for uid in changed]
-    await index.stage(conn, changes)
-    wallets = {uid: Wallet(uid, balances[uid], wallet.streak, wallet.last_daily) for uid, wallet in locked.items()}
+    except asyncpg.RaiseError as error:
+        if error.detail is None:
+            raise
+        balances = json.loads(error.detail)
+        raise BalanceOutOfRange({int(user_id): int(balance) for user_id, balance in balances.items()}) from None
+    wallets = {r["user_id"]: Wallet(r["user_id"], r["balance"], r["streak"], r["last_daily"]) for r in records}
+    changes = [
+        BalanceChange(r["user_id"], r["old_balance"], r["balance"], r["version"])
+        for r in records
+        if r["old_balance"] != r["balance"]
+    ]
     return wallets, changes
-
-
-async def touch_members(conn: Connection, guild_id: int | None, user_ids: Iterable[int], at: datetime) -> None:
-    """Remember that these users used the economy in this server (the server leaderboard ranks them)."""
-    if guild_id is None:
-        return
-    await conn.execute(
-        """
-        INSERT INTO economy_members (guild_id, user_id, first_seen)
-        SELECT $1, id, $3 FROM unnest($2::bigint[]) AS t(id) ORDER BY id
-        ON CONFLICT DO NOTHING
-        """,
-        guild_id,
-        sorted(set(user_ids)),
-        at,
-    )
 
 
 class WalletRepository:
@@ -155,21 +148,10 @@ class WalletRepository:
         return Wallet.from_record(record) if record else None
 
     async def apply(
-        self,
-        entries: Sequence[NewEntry],
-        *,
-        at: datetime,
-        guild_id: int | None,
-        members: Iterable[int] = (),
-        guard: Callable[[dict[int, Wallet]], None],
+        self, entries: Sequence[NewEntry], *, at: datetime, guild_id: int | None, members: Iterable[int] = ()
     ) -> dict[int, Wallet]:
-        """One atomic balance change (a transfer, a grant): lock, let `guard` refuse, then write."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            locked = await lock_wallets(conn, (e.user_id for e in entries))
-            guard(locked)
-            await touch_members(conn, guild_id, members, at)
-            # Last, so the shared rank buckets stay locked for the shortest time before the commit.
-            wallets, changes = await post(conn, self._index, locked, entries, at)
+        """One atomic balance change (a transfer, a grant) in one statement; `BalanceOutOfRange` refuses it."""
+        wallets, changes = await post(self._pool, entries, at, guild_id=guild_id, members=members)
         await self._index.published(changes)
         return wallets
 
@@ -212,8 +194,7 @@ class WalletRepository:
                 decision.day,
             )
             entry = NewEntry(user_id, decision.amount, "daily", reference, guild_id=guild_id)
-            wallets, changes = await post(conn, self._index, locked, [entry], at)
-            await touch_members(conn, guild_id, [user_id], at)
+            wallets, changes = await post(conn, [entry], at, guild_id=guild_id, members=[user_id])
         await self._index.published(changes)
         return DailyClaim(decision.day, decision.streak, decision.amount, wallets[user_id].balance, replayed=False)
 

@@ -26,7 +26,7 @@ from hanabi.infra.clock import Clock
 from hanabi.repositories.leaderboard import LeaderboardIndex
 from hanabi.repositories.ledger import LedgerEntry, LedgerRepository, NewEntry
 from hanabi.repositories.shop import DuplicateItemName, InventoryEntry, ShopItem, ShopRepository
-from hanabi.repositories.wallets import MAX_BALANCE, DailyDecision, Wallet, WalletRepository
+from hanabi.repositories.wallets import MAX_BALANCE, BalanceOutOfRange, DailyDecision, Wallet, WalletRepository
 
 log = logging.getLogger(__name__)
 
@@ -341,26 +341,27 @@ class EconomyService:
         note = _clean_note(note)
         ref = reference or uuid.uuid4().hex
 
-        def guard(locked: dict[int, Wallet]) -> None:
-            have = locked[sender_id].balance
-            if have < amount:
-                raise InsufficientFunds(
-                    f"You have {self.config.amount(have)}, not enough to send {self.config.amount(amount)}.",
-                    balance=have,
-                    needed=amount,
-                )
-            if locked[receiver_id].balance + amount > MAX_BALANCE:
-                raise BalanceOverflow("That would push their balance past the largest amount a wallet can hold.")
-
         entries = [
             NewEntry(sender_id, -amount, "transfer_out", ref, guild_id, receiver_id, note),
             NewEntry(receiver_id, amount, "transfer_in", ref, guild_id, sender_id, note),
         ]
 
         async def attempt() -> TransferResult:
-            wallets = await self._wallets.apply(
-                entries, at=self._clock.now(), guild_id=guild_id, members=[sender_id, receiver_id], guard=guard
-            )
+            try:
+                wallets = await self._wallets.apply(
+                    entries, at=self._clock.now(), guild_id=guild_id, members=[sender_id, receiver_id]
+                )
+            except BalanceOutOfRange as refused:
+                have = refused.balances[sender_id]
+                if have < amount:
+                    raise InsufficientFunds(
+                        f"You have {self.config.amount(have)}, not enough to send {self.config.amount(amount)}.",
+                        balance=have,
+                        needed=amount,
+                    ) from None
+                raise BalanceOverflow(
+                    "That would push their balance past the largest amount a wallet can hold."
+                ) from None
             return TransferResult(
                 sender_id, receiver_id, amount, wallets[sender_id].balance, wallets[receiver_id].balance
             )
@@ -390,21 +391,22 @@ class EconomyService:
         if note is None:
             raise InvalidInput("Give a reason; it is written to the ledger.")
 
-        def guard(locked: dict[int, Wallet]) -> None:
-            have = locked[user_id].balance
-            if have + delta < 0:
-                raise InsufficientFunds(
-                    f"They only have {self.config.amount(have)}; you cannot revoke {self.config.amount(-delta)}.",
-                    balance=have,
-                    needed=-delta,
-                )
-            if have + delta > MAX_BALANCE:
-                raise BalanceOverflow("That would push their balance past the largest amount a wallet can hold.")
-
         entry = NewEntry(user_id, delta, "grant" if delta > 0 else "revoke", uuid.uuid4().hex, guild_id, actor_id, note)
 
         async def attempt() -> AdjustResult:
-            wallets = await self._wallets.apply([entry], at=self._clock.now(), guild_id=None, guard=guard)
+            try:
+                wallets = await self._wallets.apply([entry], at=self._clock.now(), guild_id=None)
+            except BalanceOutOfRange as refused:
+                have = refused.balances[user_id]
+                if have + delta < 0:
+                    raise InsufficientFunds(
+                        f"They only have {self.config.amount(have)}; you cannot revoke {self.config.amount(-delta)}.",
+                        balance=have,
+                        needed=-delta,
+                    ) from None
+                raise BalanceOverflow(
+                    "That would push their balance past the largest amount a wallet can hold."
+                ) from None
             return AdjustResult(user_id, delta, wallets[user_id].balance)
 
         return await self._retrying(attempt)
