@@ -85,12 +85,13 @@ class BalanceOutOfRange(Exception):
     """
 
     def __init__(self, balances: dict[int, int]) -> None:
-        super().__init__("balance out of range")
+        super().__init__(_OUT_OF_RANGE)
         self.balances = balances
 
 
 # wallets_post (migration 0012) locks, checks and writes everything in one statement: one round trip.
 _POST = "SELECT * FROM wallets_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+_OUT_OF_RANGE = "balance out of range"  # wallets_post's refusal (SQLSTATE P0001), its balances as JSON in DETAIL
 
 
 async def post(
@@ -121,7 +122,7 @@ async def post(
             list(members),
         )
     except asyncpg.RaiseError as error:
-        if error.detail is None:
+        if error.message != _OUT_OF_RANGE or error.detail is None:
             raise
         balances = json.loads(error.detail)
         raise BalanceOutOfRange({int(user_id): int(balance) for user_id, balance in balances.items()}) from None
