@@ -353,15 +353,8 @@ class EconomyService:
                 )
             except BalanceOutOfRange as refused:
                 have = refused.balances[sender_id]
-                if have < amount:
-                    raise InsufficientFunds(
-                        f"You have {self.config.amount(have)}, not enough to send {self.config.amount(amount)}.",
-                        balance=have,
-                        needed=amount,
-                    ) from None
-                raise BalanceOverflow(
-                    "That would push their balance past the largest amount a wallet can hold."
-                ) from None
+                short = f"You have {self.config.amount(have)}, not enough to send {self.config.amount(amount)}."
+                raise _refusal(have, amount, short) from None
             return TransferResult(
                 sender_id, receiver_id, amount, wallets[sender_id].balance, wallets[receiver_id].balance
             )
@@ -398,15 +391,8 @@ class EconomyService:
                 wallets = await self._wallets.apply([entry], at=self._clock.now(), guild_id=None)
             except BalanceOutOfRange as refused:
                 have = refused.balances[user_id]
-                if have + delta < 0:
-                    raise InsufficientFunds(
-                        f"They only have {self.config.amount(have)}; you cannot revoke {self.config.amount(-delta)}.",
-                        balance=have,
-                        needed=-delta,
-                    ) from None
-                raise BalanceOverflow(
-                    "That would push their balance past the largest amount a wallet can hold."
-                ) from None
+                short = f"They only have {self.config.amount(have)}; you cannot revoke {self.config.amount(-delta)}."
+                raise _refusal(have, -delta, short) from None
             return AdjustResult(user_id, delta, wallets[user_id].balance)
 
         return await self._retrying(attempt)
@@ -584,6 +570,14 @@ class EconomyService:
                 delay = min(0.2, 0.002 * 2**attempt) * (0.5 + random.random())  # noqa: S311 - jitter, not secrets
                 await asyncio.sleep(delay)
         raise RuntimeError("unreachable")
+
+
+def _refusal(have: int, needed: int, short: str) -> DomainError:
+    """Why wallets_post refused a change: the paying wallet holds less than `needed`, or else the receiving
+    wallet would overflow."""
+    if have < needed:
+        return InsufficientFunds(short, balance=have, needed=needed)
+    return BalanceOverflow("That would push their balance past the largest amount a wallet can hold.")
 
 
 def _clean_note(note: str | None) -> str | None:
