@@ -26,6 +26,7 @@ from dependency_injector import providers
 
 import extensions
 from hanabi import __version__
+from hanabi.clients.interaction_callbacks import InteractionCallbacks
 from hanabi.config import Settings
 from hanabi.errors import HanabiError
 from hanabi.hybrid import HybridBridge, PrefixInteraction
@@ -35,6 +36,7 @@ from hanabi.infra.entities import skip_interaction_response_messages
 from hanabi.infra.intake import EventIntake
 from hanabi.infra.metrics import Metrics, MetricsServer
 from hanabi.infra.observability import Observability
+from hanabi.infra.rest import answer_interactions_directly
 from hanabi.services.guild_settings import GuildSettingsService
 from hanabi.ui.errors import InteractionExpired, error_reply, interaction_expired
 from hanabi.ui.hooks import plain_hook
@@ -153,6 +155,9 @@ class Hanabi:
         self.metrics: Metrics = container.metrics()
         self.ops = Observability(self.metrics)  # REST/gateway/pool/loop-lag metrics (hanabi.infra.observability)
         self._inflight: dict[int, float] = {}  # interaction id -> perf_counter at dispatch
+        # hikari closes every REST connection after one request by default (a Windows workaround): a new
+        # TCP (and TLS) handshake per call. Keep-alive cut /balance latency several-fold (docs/benchmarks.md).
+        http_settings = hikari.impl.HTTPSettings(force_close_transports=not settings.http_keepalive)
         self.bot = FleetGatewayBot(
             settings.discord_token.get_secret_value(),
             rest_url=settings.discord_rest_url,
@@ -160,14 +165,26 @@ class Hanabi:
             # only_my_member: of all members in GUILD_CREATE keep the bot's own (automod's role-hierarchy check);
             # members in voice still come with their voice state. 103 -> 22 KiB per 100-member guild.
             cache_settings=hikari.impl.CacheSettings(components=CACHE_COMPONENTS, only_my_member=True),
-            # hikari closes every REST connection after one request by default (a Windows workaround): a new
-            # TCP (and TLS) handshake per call. Keep-alive cut /balance latency several-fold (docs/benchmarks.md).
-            http_settings=hikari.impl.HTTPSettings(force_close_transports=not settings.http_keepalive),
+            http_settings=http_settings,
             logs=None,  # logging is configured by Hanabi, with token redaction
             banner=None,
             suppress_optimization_warning=True,
         )
         skip_interaction_response_messages(self.bot.entity_factory)
+        # Interaction answers over connections of their own: a fifth of the CPU of an answer (hanabi.infra.rest).
+        self.callbacks: InteractionCallbacks | None = None
+        if settings.direct_interaction_answers:
+            self.callbacks = InteractionCallbacks(
+                settings.discord_rest_url,
+                f"DiscordBot ({hikari.__url__}, {hikari.__version__}) Hanabi/{__version__}",
+                http_settings.ssl,
+            )
+            answer_interactions_directly(
+                self.bot.rest,
+                self.callbacks,
+                on_attempt=self.ops.record_rest,
+                on_answer=self.ops.observe_interaction_response,
+            )
         # Before lightbulb and miru subscribe: counts dispatches, drops our own messages and expired interactions.
         self.intake = EventIntake()
         self.intake.install(self.bot.event_manager)
@@ -304,6 +321,8 @@ class Hanabi:
         if self.bot.is_alive:
             await self.bot.close()
         await self.client.stop()
+        if self.callbacks is not None:
+            await self.callbacks.close()
         if self.metrics_server is not None:
             await self.metrics_server.stop()
         if self.dashboard_server is not None:  # web dashboard (issue 13)

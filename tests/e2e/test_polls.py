@@ -381,6 +381,10 @@ async def test_results_export_list_and_autocomplete(pollbot: RunningBot, fake: F
     assert rows[2][:3] == ["2", "Dogs", "1"]
     voters = {(r[0], r[2]) for r in rows[5:]}
     assert voters == {(str(alice.id), "Cats"), (str(bob.id), "Dogs")}
+    # An answer with a file is multipart: hikari sends it, not Hanabi's JSON-only answer path (hanabi.infra.rest).
+    (export_answer,) = [r for r in fake.requests if r.path.startswith(f"/interactions/{export.interaction_id}/")]
+    assert export_answer.files
+    assert "Hanabi/" not in export_answer.headers["User-Agent"]
 
     anonymous_export = await fake.slash("poll export", {"poll": str(sid)}, user=bob, guild=guild)
     anonymous_rows = list(csv.reader(io.StringIO(anonymous_export.attachments[0].data.decode())))

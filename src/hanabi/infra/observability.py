@@ -218,8 +218,11 @@ class Observability:
                 if len(parts) == 5 and parts[1] == "interactions" and parts[2].isdigit():
                     self.observe_interaction_response(int(parts[2]), time.time())
         response = await handler(request)
-        took = time.perf_counter() - started
-        status = response.status
+        self.record_rest(method, response.status, time.perf_counter() - started)
+        return response
+
+    def record_rest(self, method: str, status: int, took: float) -> None:
+        """One REST attempt (also called for interaction answers sent outside aiohttp, `hanabi.infra.rest`)."""
         self.metrics.child(self.metrics.rest_requests, method, str(status)).inc()
         if status in _INVALID_STATUSES:
             self.metrics.rest_invalid_requests.inc()
@@ -228,7 +231,6 @@ class Observability:
         self.metrics.child(self.metrics.rest_duration, method).observe(took)
         previous = self._rest_latency
         self._rest_latency = took if previous is None else previous + REST_LATENCY_WEIGHT * (took - previous)
-        return response
 
     def observe_interaction_response(self, interaction_id: int, now: float) -> None:
         delay = max(0.0, now - snowflake_seconds(interaction_id))

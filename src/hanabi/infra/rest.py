@@ -1,0 +1,111 @@
+"""hikari's REST client, with interaction answers sent through `hanabi.clients.interaction_callbacks`.
+
+`answer_interactions_directly(rest, callbacks, observe)` makes the bot's REST client an instance of a subclass
+with no new slots (as `hanabi.infra.entities` does for the entity factory) whose `create_interaction_response`
+builds the body with hikari's own payload builder and posts it over `callbacks`. Every caller (lightbulb's
+`ctx.respond`, miru, Hanabi's own responders) goes through that one public method, so all of them gain.
+
+What comes back decides who finishes the call:
+- 2xx: the callback response, built by the entity factory as hikari would;
+- another 4xx but 429: the error hikari raises for it (`BadRequestError`, `NotFoundError`, ...), built the way
+  `hikari.internal.net.generate_error_response` builds it, so error handling is unchanged;
+- 429, 5xx, a dropped or timed-out connection, an answer with files, a token that is not URL-safe, or no free
+  connection: the same call goes to hikari's own implementation, whose waits, retries and errors then apply.
+"""
+
+from __future__ import annotations
+
+import http
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import hikari
+import orjson
+
+from hanabi.clients.interaction_callbacks import CallbackFailed, CallbackResponse, InteractionCallbacks
+
+# Characters a URL path carries unquoted (RFC 3986 unreserved, and ':'). Discord's interaction tokens are URL-safe
+# base64; anything else goes through hikari, which quotes it.
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~:-]+")
+
+# Called with (method, status, seconds) for each attempt, and with the interaction id as the answer leaves.
+RestObserver = Callable[[str, int, float], None]
+AnswerObserver = Callable[[int, float], None]
+
+
+def error_for(url: str, response: CallbackResponse) -> hikari.HTTPError:
+    """The exception hikari raises for this error response (after `hikari.internal.net.generate_error_response`)."""
+    args: list[Any] = [url, response.headers, response.body]
+    errors: Any = None
+    try:
+        body = orjson.loads(response.body)
+        if isinstance(body, dict):
+            args += [body.get("message", ""), body.get("code", 0)]
+            errors = body.get("errors")
+    except ValueError:
+        pass
+    status = response.status
+    if len(args) == 5:
+        if status == http.HTTPStatus.BAD_REQUEST:
+            return hikari.BadRequestError(*args, errors=errors)
+        if status == http.HTTPStatus.UNAUTHORIZED:
+            return hikari.UnauthorizedError(*args)
+        if status == http.HTTPStatus.FORBIDDEN:
+            return hikari.ForbiddenError(*args)
+        if status == http.HTTPStatus.NOT_FOUND:
+            return hikari.NotFoundError(*args)
+    if 400 <= status < 500:
+        return hikari.ClientHTTPResponseError(url, status, response.headers, response.body)
+    return hikari.HTTPResponseError(url, status, response.headers, response.body)
+
+
+def answer_interactions_directly(
+    rest: hikari.api.RESTClient,
+    callbacks: InteractionCallbacks,
+    *,
+    on_attempt: RestObserver,
+    on_answer: AnswerObserver,
+) -> None:
+    base: Any = type(rest)
+
+    async def create_interaction_response(
+        self: Any,
+        interaction: hikari.SnowflakeishOr[hikari.PartialInteraction],
+        token: str,
+        response_type: int | hikari.ResponseType,
+        content: Any = hikari.UNDEFINED,
+        **options: Any,
+    ) -> hikari.InteractionCallbackResponse:
+        hikari_path = base.create_interaction_response
+        files = options.get("attachment") or options.get("attachments")
+        if files or not callbacks.has_room() or _URL_SAFE.fullmatch(token) is None:
+            return await hikari_path(self, interaction, token, response_type, content, **options)  # type: ignore[no-any-return]
+        data, form = self._build_message_payload(content=content, **options)
+        if form is not None:
+            return await hikari_path(self, interaction, token, response_type, content, **options)  # type: ignore[no-any-return]
+        interaction_id = int(interaction)
+        on_answer(interaction_id, time.time())
+        started = time.perf_counter()
+        try:
+            response = await callbacks.post(interaction_id, token, self._dumps({"type": response_type, "data": data}))
+        except CallbackFailed:
+            return await hikari_path(self, interaction, token, response_type, content, **options)  # type: ignore[no-any-return]
+        on_attempt("POST", response.status, time.perf_counter() - started)
+        status = response.status
+        if 200 <= status < 300:
+            try:
+                payload = orjson.loads(response.body)
+            except ValueError:
+                raise hikari.HTTPError(f"Expected JSON in the answer to interaction {interaction_id}") from None
+            return self._entity_factory.deserialize_interaction_callback_response(payload)  # type: ignore[no-any-return]
+        if status == http.HTTPStatus.TOO_MANY_REQUESTS or status >= 500:
+            return await hikari_path(self, interaction, token, response_type, content, **options)  # type: ignore[no-any-return]
+        raise error_for(f"/interactions/{interaction_id}/[token]/callback", response)
+
+    rest.__class__ = type(
+        f"Direct{base.__name__}",
+        (base,),
+        {"__slots__": (), "create_interaction_response": create_interaction_response},
+    )
