@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import secrets
 import time
@@ -13,6 +12,7 @@ import zlib
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from tests.harness.discord.state import FakeDiscordBase
@@ -68,7 +68,7 @@ class GatewayMixin(FakeDiscordBase):
     # -- transport -----------------------------------------------------------------------------------------------
 
     async def _send(self, conn: Connection, payload: JSON) -> None:
-        raw = json.dumps(payload, separators=(",", ":")).encode()
+        raw = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)  # compact UTF-8, as Discord sends
         async with conn.lock:  # frames must leave in deflate-stream order
             if conn.ws.closed:
                 return
@@ -181,7 +181,7 @@ class GatewayMixin(FakeDiscordBase):
             async for message in ws:
                 if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     # hikari sends plain JSON, as bytes (BINARY) — only the server side is compressed.
-                    payload = json.loads(message.data)
+                    payload = orjson.loads(message.data)
                 else:
                     break
                 await self._handle_op(conn, payload)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime
-import json
 import re
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from aiohttp import BodyPartReader, web
 
 from tests.harness.discord import limits
@@ -138,7 +138,7 @@ class RestMixin(FakeDiscordBase):
                     continue
                 raw = await part.read()
                 if part.name == "payload_json":
-                    body = json.loads(raw)
+                    body = orjson.loads(raw)
                 else:
                     files.append(
                         SentFile(part.filename or part.name or "file", bytes(raw), part.headers.get("Content-Type"))
@@ -148,7 +148,7 @@ class RestMixin(FakeDiscordBase):
         if not raw:
             return None, files
         try:
-            return json.loads(raw), files
+            return orjson.loads(raw), files
         except ValueError:
             return raw.decode(errors="replace"), files
 
@@ -176,7 +176,9 @@ class RestMixin(FakeDiscordBase):
         # Discord's Content-Type is exactly "application/json", without aiohttp's "; charset=utf-8": discord.py
         # compares the header verbatim and reads any other value as a plain-text body.
         return web.Response(
-            body=json.dumps(payload).encode(), status=status, headers={"Content-Type": "application/json"}
+            body=orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS),
+            status=status,
+            headers={"Content-Type": "application/json"},
         )
 
     async def _handle(self, rec: RecordedRequest, *, api: bool) -> tuple[int, Any]:
