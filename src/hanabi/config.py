@@ -326,7 +326,8 @@ class Settings(BaseSettings):
     direct_interaction_answers: bool = Field(
         True,
         description="Answer interactions over keep-alive connections of Hanabi's own instead of through hikari's "
-        "REST client (about a fifth less CPU per command; errors, retries and 429s still go through hikari)",
+        "REST client (a fifth to a quarter less CPU per command; files, 429s and server errors still go through "
+        "hikari)",
     )
     gc_tuning: bool = Field(True, description="After startup: gc.freeze() and higher thresholds (shorter GC pauses)")
     # On by default: 6-10 % less CPU per interaction and lower tails (docs/benchmarks.md, section 24).

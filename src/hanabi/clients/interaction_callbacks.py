@@ -3,8 +3,8 @@
 Every command, click and modal is answered with one POST to `/interactions/{id}/{token}/callback`. Through
 hikari's REST client that POST cost about 500 µs of CPU on the slower benchmark host: hikari's request
 machinery (headers, exit stacks, route compiling) and aiohttp's (a request and a response object, a writer
-task, timers, four turns of the event loop). The same POST written straight to a kept-alive socket and read
-back with httptools (llhttp, the parser uvicorn uses) costs about 90 µs (docs/benchmarks.md, section 37).
+task, timers, four turns of the event loop). Written straight to a kept-alive socket and read back with
+httptools (llhttp, the parser uvicorn uses), the whole answer costs about 160 µs (docs/benchmarks.md, section 37).
 
 This module only does the part that is the same for every answer: send the bytes, read one response. What a
 response means is decided by the caller (`hanabi.infra.rest`), which hands everything but a plain success or
