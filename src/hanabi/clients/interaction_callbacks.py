@@ -160,16 +160,17 @@ class InteractionCallbacks:
         """
         target = f"{self._path}/interactions/{interaction_id}/{token}/callback?with_response=true"
         request = b"".join((f"POST {target} HTTP/1.1\r\n".encode("ascii"), self._head, b"%d\r\n\r\n" % len(body), body))
-        connection = await self._acquire()
         try:
-            async with asyncio.timeout(self._timeout):
-                response = await connection.send(request)
-        except BaseException as exc:
-            connection.close()  # a half-read response must not be mistaken for the next request's
-            self._open -= 1
-            if isinstance(exc, TimeoutError):
-                raise CallbackFailed(f"no response within {self._timeout:.0f} s") from None
-            raise
+            async with asyncio.timeout(self._timeout):  # connecting included
+                connection = await self._acquire()
+                try:
+                    response = await connection.send(request)
+                except BaseException:
+                    connection.close()  # a half-read response must not be mistaken for the next request's
+                    self._open -= 1
+                    raise
+        except TimeoutError:
+            raise CallbackFailed(f"no response within {self._timeout:g} s") from None
         self._release(connection)
         return response
 
@@ -188,7 +189,7 @@ class InteractionCallbacks:
             _, connection = await asyncio.get_running_loop().create_connection(
                 _Connection, self._host, self._port, ssl=self._ssl
             )
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # refused, unreachable, or the TLS handshake failed (ssl.SSLError)
             self._open -= 1
             raise CallbackFailed(f"could not connect to {self._host}:{self._port}: {exc}") from exc
         except BaseException:

@@ -1,6 +1,6 @@
 """hikari's REST client, with interaction answers sent through `hanabi.clients.interaction_callbacks`.
 
-`answer_interactions_directly(rest, callbacks, observe)` makes the bot's REST client an instance of a subclass
+`answer_interactions_directly(rest, callbacks, ...)` makes the bot's REST client an instance of a subclass
 with no new slots (as `hanabi.infra.entities` does for the entity factory) whose `create_interaction_response`
 builds the body with hikari's own payload builder and posts it over `callbacks`. Every caller (lightbulb's
 `ctx.respond`, miru, Hanabi's own responders) goes through that one public method, so all of them gain.
@@ -30,7 +30,8 @@ from hanabi.clients.interaction_callbacks import CallbackFailed, CallbackRespons
 # base64; anything else goes through hikari, which quotes it.
 _URL_SAFE = re.compile(r"[A-Za-z0-9._~:-]+")
 
-# Called with (method, status, seconds) for each attempt, and with the interaction id as the answer leaves.
+# The REST metrics of `hanabi.infra.observability`: (method, status, seconds) for each attempt, and
+# (interaction id, wall-clock time) as an answer leaves.
 RestObserver = Callable[[str, int, float], None]
 AnswerObserver = Callable[[int, float], None]
 
@@ -78,30 +79,37 @@ def answer_interactions_directly(
         content: Any = hikari.UNDEFINED,
         **options: Any,
     ) -> hikari.InteractionCallbackResponse:
-        hikari_path = base.create_interaction_response
-        files = options.get("attachment") or options.get("attachments")
-        if files or not callbacks.has_room() or _URL_SAFE.fullmatch(token) is None:
-            return await hikari_path(self, interaction, token, response_type, content, **options)  # type: ignore[no-any-return]
+        async def through_hikari() -> hikari.InteractionCallbackResponse:
+            response: hikari.InteractionCallbackResponse = await base.create_interaction_response(
+                self, interaction, token, response_type, content, **options
+            )
+            return response
+
+        if not callbacks.has_room() or _URL_SAFE.fullmatch(token) is None:
+            return await through_hikari()
         data, form = self._build_message_payload(content=content, **options)
-        if form is not None:
-            return await hikari_path(self, interaction, token, response_type, content, **options)  # type: ignore[no-any-return]
+        if form is not None:  # files: multipart
+            return await through_hikari()
         interaction_id = int(interaction)
         on_answer(interaction_id, time.time())
         started = time.perf_counter()
         try:
             response = await callbacks.post(interaction_id, token, self._dumps({"type": response_type, "data": data}))
         except CallbackFailed:
-            return await hikari_path(self, interaction, token, response_type, content, **options)  # type: ignore[no-any-return]
-        on_attempt("POST", response.status, time.perf_counter() - started)
+            return await through_hikari()
         status = response.status
+        on_attempt("POST", status, time.perf_counter() - started)
         if 200 <= status < 300:
             try:
                 payload = orjson.loads(response.body)
             except ValueError:
                 raise hikari.HTTPError(f"Expected JSON in the answer to interaction {interaction_id}") from None
-            return self._entity_factory.deserialize_interaction_callback_response(payload)  # type: ignore[no-any-return]
+            built: hikari.InteractionCallbackResponse = self._entity_factory.deserialize_interaction_callback_response(
+                payload
+            )
+            return built
         if status == http.HTTPStatus.TOO_MANY_REQUESTS or status >= 500:
-            return await hikari_path(self, interaction, token, response_type, content, **options)  # type: ignore[no-any-return]
+            return await through_hikari()
         raise error_for(f"/interactions/{interaction_id}/[token]/callback", response)
 
     rest.__class__ = type(
