@@ -185,6 +185,7 @@ class Hanabi:
                 self.callbacks,
                 on_attempt=self.ops.record_rest,
                 on_answer=self.ops.observe_interaction_response,
+                on_fallback=self.ops.record_answer_fallback,
             )
         # Before lightbulb and miru subscribe: counts dispatches, drops our own messages and expired interactions.
         self.intake = EventIntake()

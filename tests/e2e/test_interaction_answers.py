@@ -23,6 +23,13 @@ def direct(request: RecordedRequest) -> bool:
     return "Hanabi/" in request.headers.get("User-Agent", "")
 
 
+def fallbacks(running: RunningBot, reason: str) -> float:
+    value = running.app.metrics.registry.get_sample_value(
+        "hanabi_interaction_answer_fallbacks_total", {"reason": reason}
+    )
+    return value or 0.0
+
+
 @pytest.mark.asyncio
 async def test_answers_share_one_kept_alive_connection(bot: RunningBot, fake: FakeDiscord, guild: FakeGuild) -> None:
     for _ in range(3):
@@ -35,6 +42,7 @@ async def test_answers_share_one_kept_alive_connection(bot: RunningBot, fake: Fa
     assert all(direct(r) and r.query.get("with_response") == "true" for r in answers)
     assert bot.app.callbacks is not None
     assert bot.app.callbacks.connections == 1
+    assert not [s for m in bot.app.metrics.registry.collect() for s in m.samples if "answer_fallbacks" in s.name]
 
 
 @pytest.mark.asyncio
@@ -49,6 +57,7 @@ async def test_a_refused_answer_raises_hikaris_error_and_is_not_sent_twice(
         assert "something went wrong" in reply.content
         first, second = callbacks(fake)
         assert (first.status, second.status) == (400, 200)
+        assert fallbacks(running, "status") == 0
         assert direct(first)
         assert direct(second)
         errors = [r.exc_info[1] for r in running.logs.records if r.exc_info and r.levelno >= logging.ERROR]
@@ -60,14 +69,15 @@ async def test_a_refused_answer_raises_hikaris_error_and_is_not_sent_twice(
 async def test_server_errors_are_retried_through_hikari(
     fake: FakeDiscord, guild: FakeGuild, database_url: str, tmp_path: Path
 ) -> None:
-    async with running_bot(fake, database_url, tmp_path):
+    async with running_bot(fake, database_url, tmp_path) as running:
         fake.fail_next("POST", CALLBACK, status=503, code=0, message="Service Unavailable")
         reply = await fake.slash("ping", guild=guild)
         assert reply.embeds[0]["title"] == "Pong!"
         first, second = callbacks(fake)
         assert (first.status, second.status) == (503, 200)
         assert direct(first)
-        assert not direct(second)
+        assert not direct(second)  # hikari's retry, with hikari's back-off
+        assert fallbacks(running, "status") == 1
 
 
 @pytest.mark.asyncio

@@ -121,6 +121,12 @@ class Metrics:
             " dispatched (shed under overload), or refused by Discord as unknown when answered",
             registry=self.registry,
         )
+        self.interaction_answer_fallbacks = Counter(
+            "hanabi_interaction_answer_fallbacks",
+            "Interaction answers handed to hikari's REST client instead of Hanabi's own connections, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
         self.rest_requests = Counter(
             "hanabi_rest_requests",
             "Discord REST responses by method and status",

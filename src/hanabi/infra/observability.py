@@ -232,6 +232,10 @@ class Observability:
         previous = self._rest_latency
         self._rest_latency = took if previous is None else previous + REST_LATENCY_WEIGHT * (took - previous)
 
+    def record_answer_fallback(self, reason: str) -> None:
+        """An interaction answer went through hikari instead of Hanabi's own connections (`hanabi.infra.rest`)."""
+        self.metrics.child(self.metrics.interaction_answer_fallbacks, reason).inc()
+
     def observe_interaction_response(self, interaction_id: int, now: float) -> None:
         delay = max(0.0, now - snowflake_seconds(interaction_id))
         self.metrics.interaction_response.observe(delay)

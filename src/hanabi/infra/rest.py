@@ -16,6 +16,7 @@ What comes back decides who finishes the call:
 from __future__ import annotations
 
 import http
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -26,6 +27,8 @@ import orjson
 
 from hanabi.clients.interaction_callbacks import CallbackFailed, CallbackResponse, InteractionCallbacks
 
+log = logging.getLogger(__name__)
+
 # Characters a URL path carries unquoted (RFC 3986 unreserved, and ':'). Discord's interaction tokens are URL-safe
 # base64; anything else goes through hikari, which quotes it.
 _URL_SAFE = re.compile(r"[A-Za-z0-9._~:-]+")
@@ -34,6 +37,9 @@ _URL_SAFE = re.compile(r"[A-Za-z0-9._~:-]+")
 # (interaction id, wall-clock time) as an answer leaves.
 RestObserver = Callable[[str, int, float], None]
 AnswerObserver = Callable[[int, float], None]
+# Why an answer went through hikari: "busy" (every connection in use), "files", "token" (not URL-safe),
+# "connection" (refused, dropped or timed out), "status" (429 or 5xx).
+FallbackObserver = Callable[[str], None]
 
 
 def error_for(url: str, response: CallbackResponse) -> hikari.HTTPError:
@@ -68,6 +74,7 @@ def answer_interactions_directly(
     *,
     on_attempt: RestObserver,
     on_answer: AnswerObserver,
+    on_fallback: FallbackObserver,
 ) -> None:
     base: Any = type(rest)
 
@@ -79,24 +86,28 @@ def answer_interactions_directly(
         content: Any = hikari.UNDEFINED,
         **options: Any,
     ) -> hikari.InteractionCallbackResponse:
-        async def through_hikari() -> hikari.InteractionCallbackResponse:
+        async def through_hikari(reason: str) -> hikari.InteractionCallbackResponse:
+            on_fallback(reason)
             response: hikari.InteractionCallbackResponse = await base.create_interaction_response(
                 self, interaction, token, response_type, content, **options
             )
             return response
 
-        if not callbacks.has_room() or _URL_SAFE.fullmatch(token) is None:
-            return await through_hikari()
+        if not callbacks.has_room():
+            return await through_hikari("busy")
+        if _URL_SAFE.fullmatch(token) is None:
+            return await through_hikari("token")
         data, form = self._build_message_payload(content=content, **options)
-        if form is not None:  # files: multipart
-            return await through_hikari()
+        if form is not None:  # multipart
+            return await through_hikari("files")
         interaction_id = int(interaction)
         on_answer(interaction_id, time.time())
         started = time.perf_counter()
         try:
             response = await callbacks.post(interaction_id, token, self._dumps({"type": response_type, "data": data}))
-        except CallbackFailed:
-            return await through_hikari()
+        except CallbackFailed as exc:
+            log.debug("interaction %s: answering through hikari (%s)", interaction_id, exc)
+            return await through_hikari("connection")
         status = response.status
         on_attempt("POST", status, time.perf_counter() - started)
         if 200 <= status < 300:
@@ -109,7 +120,7 @@ def answer_interactions_directly(
             )
             return built
         if status == http.HTTPStatus.TOO_MANY_REQUESTS or status >= 500:
-            return await through_hikari()
+            return await through_hikari("status")
         raise error_for(f"/interactions/{interaction_id}/[token]/callback", response)
 
     rest.__class__ = type(
