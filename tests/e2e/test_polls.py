@@ -385,6 +385,8 @@ async def test_results_export_list_and_autocomplete(pollbot: RunningBot, fake: F
     (export_answer,) = [r for r in fake.requests if r.path.startswith(f"/interactions/{export.interaction_id}/")]
     assert export_answer.files
     assert "Hanabi/" not in export_answer.headers["User-Agent"]
+    registry = pollbot.app.metrics.registry
+    assert registry.get_sample_value("hanabi_interaction_answer_fallbacks_total", {"reason": "files"}) == 1
 
     anonymous_export = await fake.slash("poll export", {"poll": str(sid)}, user=bob, guild=guild)
     anonymous_rows = list(csv.reader(io.StringIO(anonymous_export.attachments[0].data.decode())))
