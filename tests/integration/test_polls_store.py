@@ -73,3 +73,28 @@ async def test_deadlines_close_once_and_votes_after_them_are_refused(database: D
     assert closed[0].closed_at == closed[0].created_at + timedelta(minutes=10)
     assert await service.close_due() == []
     assert (await service.get(forever)).is_open
+
+
+@pytest.mark.asyncio
+async def test_a_close_waits_for_the_votes_in_flight_and_later_votes_see_it_closed(database: Database) -> None:
+    clock = ManualClock()
+    repository = PollsRepository(database)
+    service = PollService(repository, clock)
+    pid = await new_poll(service)
+    vote = "SELECT removed, chosen FROM poll_cast_vote($1, $2, '{0}'::smallint[], $3, 'toggle-single')"
+    async with database.pool.acquire() as voter:
+        transaction = voter.transaction()
+        await transaction.start()
+        assert await voter.fetchrow(vote, pid, 10, clock.now()) is not None  # in flight: not committed yet
+        closing = asyncio.ensure_future(repository.close(pid, clock.now()))
+        await asyncio.sleep(0.3)
+        assert not closing.done()  # the close waits for the vote's lock on the poll
+        # Votes never wait for one another, not even behind a waiting close: this one commits first.
+        assert await asyncio.wait_for(database.pool.fetchrow(vote, pid, 11, clock.now()), 2) is not None
+        assert not closing.done()
+        await transaction.commit()
+        closed = await asyncio.wait_for(closing, 5)
+    assert closed is not None
+    assert await database.pool.fetchrow(vote, pid, 12, clock.now()) is None  # after the close: refused
+    poll = await service.get(pid)
+    assert poll.voters == 2  # every vote that was taken counts, and none came after the close

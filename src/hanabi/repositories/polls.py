@@ -14,6 +14,9 @@ _POLL_COLUMNS = (
     "id, guild_id, channel_id, message_id, creator_id, question, multiple, anonymous, role_id, "
     "created_at, closes_at, closed_at"
 )
+# The open polls a close picks, locked FOR UPDATE: that waits for the votes in flight, which hold FOR KEY SHARE
+# (poll_cast_vote, migration 0013), and makes votes arriving meanwhile wait and then see the poll closed.
+_OPEN_LOCKED = "SELECT id FROM polls WHERE {} AND closed_at IS NULL FOR UPDATE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +135,7 @@ class PollsRepository:
     async def close(self, poll_id: int, now: datetime) -> PollRow | None:
         """Close an open poll; None when it was already closed (or does not exist)."""
         record = await self._pool.fetchrow(
-            f"UPDATE polls SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL RETURNING {_POLL_COLUMNS}",
+            f"UPDATE polls SET closed_at = $2 WHERE id IN ({_OPEN_LOCKED.format('id = $1')}) RETURNING {_POLL_COLUMNS}",
             poll_id,
             now,
         )
@@ -155,7 +158,8 @@ class PollsRepository:
 
     async def close_for_messages(self, message_ids: Sequence[int], now: datetime) -> list[int]:
         records = await self._pool.fetch(
-            "UPDATE polls SET closed_at = $2 WHERE message_id = ANY($1::bigint[]) AND closed_at IS NULL RETURNING id",
+            f"UPDATE polls SET closed_at = $2 WHERE id IN ({_OPEN_LOCKED.format('message_id = ANY($1::bigint[])')}) "
+            "RETURNING id",
             list(message_ids),
             now,
         )
@@ -163,7 +167,7 @@ class PollsRepository:
 
     async def close_for_channel(self, channel_id: int, now: datetime) -> list[int]:
         records = await self._pool.fetch(
-            "UPDATE polls SET closed_at = $2 WHERE channel_id = $1 AND closed_at IS NULL RETURNING id",
+            f"UPDATE polls SET closed_at = $2 WHERE id IN ({_OPEN_LOCKED.format('channel_id = $1')}) RETURNING id",
             channel_id,
             now,
         )
