@@ -87,9 +87,7 @@ async def ok(request: bytes, writer: asyncio.StreamWriter) -> bool:
 
 
 @pytest.mark.asyncio
-async def test_requests_are_well_formed_and_share_one_connection(
-    serve: Serve,
-) -> None:
+async def test_requests_are_well_formed_and_share_one_connection(serve: Serve) -> None:
     raw = await serve(ok)
     callbacks = pool(raw.url)
     for interaction_id in (11, 12, 13):
@@ -112,9 +110,7 @@ async def test_requests_are_well_formed_and_share_one_connection(
 
 
 @pytest.mark.asyncio
-async def test_chunked_responses_and_split_packets_are_read_whole(
-    serve: Serve,
-) -> None:
+async def test_chunked_responses_and_split_packets_are_read_whole(serve: Serve) -> None:
     async def chunked(request: bytes, writer: asyncio.StreamWriter) -> bool:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
         await writer.drain()
@@ -149,9 +145,7 @@ async def test_a_connection_the_server_closes_is_not_reused(serve: Serve) -> Non
 
 
 @pytest.mark.asyncio
-async def test_an_idle_connection_dropped_by_the_server_is_replaced(
-    serve: Serve,
-) -> None:
+async def test_an_idle_connection_dropped_by_the_server_is_replaced(serve: Serve) -> None:
     async def answer_then_hang_up(request: bytes, writer: asyncio.StreamWriter) -> bool:
         writer.write(plain(b"{}"))
         await writer.drain()
