@@ -9,8 +9,9 @@ What comes back decides who finishes the call:
 - 2xx: the callback response, built by the entity factory as hikari would;
 - another 4xx but 429: the error hikari raises for it (`BadRequestError`, `NotFoundError`, ...), built the way
   `hikari.internal.net.generate_error_response` builds it, so error handling is unchanged;
-- 429, 5xx, a dropped or timed-out connection, an answer with files, a token that is not URL-safe, or no free
-  connection: the same call goes to hikari's own implementation, whose waits, retries and errors then apply.
+- 429, 5xx (or anything else unexpected), a dropped or timed-out connection, an answer with files, a token that
+  is not URL-safe, or no free connection: the same call goes to hikari's own implementation, whose waits,
+  retries and errors then apply.
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ _URL_SAFE = re.compile(r"[A-Za-z0-9._~:-]+")
 RestObserver = Callable[[str, int, float], None]
 AnswerObserver = Callable[[int, float], None]
 # Why an answer went through hikari: "busy" (every connection in use), "files", "token" (not URL-safe),
-# "connection" (refused, dropped or timed out), "status" (429 or 5xx).
+# "connection" (refused, dropped or timed out), "status" (429, 5xx, or no 4xx or 2xx at all).
 FallbackObserver = Callable[[str], None]
 
 
 def error_for(url: str, response: CallbackResponse) -> hikari.HTTPError:
-    """The exception hikari raises for this error response (after `hikari.internal.net.generate_error_response`)."""
+    """The exception hikari raises for a 4xx (after `hikari.internal.net.generate_error_response`)."""
     args: list[Any] = [url, response.headers, response.body]
     errors: Any = None
     try:
@@ -54,18 +55,19 @@ def error_for(url: str, response: CallbackResponse) -> hikari.HTTPError:
     except ValueError:
         pass
     status = response.status
-    if len(args) == 5:
-        if status == http.HTTPStatus.BAD_REQUEST:
-            return hikari.BadRequestError(*args, errors=errors)
-        if status == http.HTTPStatus.UNAUTHORIZED:
-            return hikari.UnauthorizedError(*args)
-        if status == http.HTTPStatus.FORBIDDEN:
-            return hikari.ForbiddenError(*args)
-        if status == http.HTTPStatus.NOT_FOUND:
-            return hikari.NotFoundError(*args)
-    if 400 <= status < 500:
-        return hikari.ClientHTTPResponseError(url, status, response.headers, response.body)
-    return hikari.HTTPResponseError(url, status, response.headers, response.body)
+    if status == http.HTTPStatus.BAD_REQUEST:
+        return hikari.BadRequestError(*args, errors=errors)
+    if status == http.HTTPStatus.UNAUTHORIZED:
+        return hikari.UnauthorizedError(*args)
+    if status == http.HTTPStatus.FORBIDDEN:
+        return hikari.ForbiddenError(*args)
+    if status == http.HTTPStatus.NOT_FOUND:
+        return hikari.NotFoundError(*args)
+    try:
+        code: http.HTTPStatus | int = http.HTTPStatus(status)
+    except ValueError:  # a status http does not name
+        code = status
+    return hikari.ClientHTTPResponseError(url, code, response.headers, response.body)
 
 
 def answer_interactions_directly(
@@ -119,7 +121,7 @@ def answer_interactions_directly(
                 payload
             )
             return built
-        if status == http.HTTPStatus.TOO_MANY_REQUESTS or status >= 500:
+        if status == http.HTTPStatus.TOO_MANY_REQUESTS or not 400 <= status < 500:  # 429, 5xx (and 1xx/3xx)
             return await through_hikari("status")
         raise error_for(f"/interactions/{interaction_id}/[token]/callback", response)
 
