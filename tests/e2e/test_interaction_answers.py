@@ -91,3 +91,15 @@ async def test_with_the_setting_off_answers_go_through_hikari(
         (answer,) = callbacks(fake)
         assert not direct(answer)
         assert "hikari" in answer.headers["User-Agent"]
+
+
+@pytest.mark.asyncio
+async def test_autocomplete_choices_go_over_the_same_connection(
+    bot: RunningBot, fake: FakeDiscord, guild: FakeGuild
+) -> None:
+    choices = await fake.autocomplete("help", {"command": "poll c"}, "command", guild=guild)
+    assert "poll create" in [c["value"] for c in choices]
+    (answer,) = callbacks(fake)
+    assert direct(answer)
+    assert answer.json["type"] == 8
+    assert answer.json["data"]["choices"] == choices

@@ -2,8 +2,10 @@
 
 `answer_interactions_directly(rest, callbacks, ...)` makes the bot's REST client an instance of a subclass
 with no new slots (as `hanabi.infra.entities` does for the entity factory) whose `create_interaction_response`
-builds the body with hikari's own payload builder and posts it over `callbacks`. Every caller (lightbulb's
-`ctx.respond`, miru, Hanabi's own responders) goes through that one public method, so all of them gain.
+builds the body with hikari's own payload builder and posts it over `callbacks`, and whose
+`create_autocomplete_response` does the same for autocomplete choices. Every caller (lightbulb's `ctx.respond`
+and autocomplete, miru, Hanabi's own responders) goes through those two public methods, so all of them gain.
+Modal answers, rare, stay with hikari.
 
 What comes back decides who finishes the call:
 - 2xx: the callback response, built by the entity factory as hikari would;
@@ -20,7 +22,7 @@ import http
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import hikari
@@ -41,6 +43,8 @@ AnswerObserver = Callable[[int, float], None]
 # Why an answer went through hikari: "busy" (every connection in use), "files", "token" (not URL-safe),
 # "connection" (refused, dropped or timed out), "status" (429, 5xx, or no 4xx or 2xx at all).
 FallbackObserver = Callable[[str], None]
+# Sends the same answer through hikari's own implementation, given the reason.
+HikariPath = Callable[[str], Awaitable[hikari.InteractionCallbackResponse]]
 
 
 def error_for(url: str, response: CallbackResponse) -> hikari.HTTPError:
@@ -80,6 +84,45 @@ def answer_interactions_directly(
 ) -> None:
     base: Any = type(rest)
 
+    async def answer(
+        self: Any,
+        interaction: hikari.SnowflakeishOr[hikari.PartialInteraction],
+        token: str,
+        body: Any,
+        hikari_path: HikariPath,
+    ) -> hikari.InteractionCallbackResponse:
+        """Post `body` over Hanabi's connections; `hikari_path(reason)` sends the same answer through hikari."""
+        interaction_id = int(interaction)
+        on_answer(interaction_id, time.time())
+        started = time.perf_counter()
+        try:
+            response = await callbacks.post(interaction_id, token, self._dumps(body))
+        except CallbackFailed as exc:
+            log.debug("interaction %s: answering through hikari (%s)", interaction_id, exc)
+            return await hikari_path("connection")
+        status = response.status
+        on_attempt("POST", status, time.perf_counter() - started)
+        if 200 <= status < 300:
+            try:
+                payload = orjson.loads(response.body)
+            except ValueError:
+                raise hikari.HTTPError(f"Expected JSON in the answer to interaction {interaction_id}") from None
+            built: hikari.InteractionCallbackResponse = self._entity_factory.deserialize_interaction_callback_response(
+                payload
+            )
+            return built
+        if status == http.HTTPStatus.TOO_MANY_REQUESTS or not 400 <= status < 500:  # 429, 5xx (and 1xx/3xx)
+            return await hikari_path("status")
+        raise error_for(f"/interactions/{interaction_id}/[token]/callback", response)
+
+    def unsendable(token: str) -> str | None:
+        """Why this answer cannot go over Hanabi's connections, if it cannot."""
+        if not callbacks.has_room():
+            return "busy"
+        if _URL_SAFE.fullmatch(token) is None:
+            return "token"
+        return None
+
     async def create_interaction_response(
         self: Any,
         interaction: hikari.SnowflakeishOr[hikari.PartialInteraction],
@@ -95,38 +138,42 @@ def answer_interactions_directly(
             )
             return response
 
-        if not callbacks.has_room():
-            return await through_hikari("busy")
-        if _URL_SAFE.fullmatch(token) is None:
-            return await through_hikari("token")
+        reason = unsendable(token)
+        if reason is not None:
+            return await through_hikari(reason)
         data, form = self._build_message_payload(content=content, **options)
         if form is not None:  # multipart
             return await through_hikari("files")
-        interaction_id = int(interaction)
-        on_answer(interaction_id, time.time())
-        started = time.perf_counter()
-        try:
-            response = await callbacks.post(interaction_id, token, self._dumps({"type": response_type, "data": data}))
-        except CallbackFailed as exc:
-            log.debug("interaction %s: answering through hikari (%s)", interaction_id, exc)
-            return await through_hikari("connection")
-        status = response.status
-        on_attempt("POST", status, time.perf_counter() - started)
-        if 200 <= status < 300:
-            try:
-                payload = orjson.loads(response.body)
-            except ValueError:
-                raise hikari.HTTPError(f"Expected JSON in the answer to interaction {interaction_id}") from None
-            built: hikari.InteractionCallbackResponse = self._entity_factory.deserialize_interaction_callback_response(
-                payload
+        return await answer(self, interaction, token, {"type": response_type, "data": data}, through_hikari)
+
+    async def create_autocomplete_response(
+        self: Any,
+        interaction: hikari.SnowflakeishOr[hikari.PartialInteraction],
+        token: str,
+        choices: Sequence[hikari.api.AutocompleteChoiceBuilder],
+    ) -> hikari.InteractionCallbackResponse:
+        async def through_hikari(reason: str) -> hikari.InteractionCallbackResponse:
+            on_fallback(reason)
+            response: hikari.InteractionCallbackResponse = await base.create_autocomplete_response(
+                self, interaction, token, choices
             )
-            return built
-        if status == http.HTTPStatus.TOO_MANY_REQUESTS or not 400 <= status < 500:  # 429, 5xx (and 1xx/3xx)
-            return await through_hikari("status")
-        raise error_for(f"/interactions/{interaction_id}/[token]/callback", response)
+            return response
+
+        reason = unsendable(token)
+        if reason is not None:
+            return await through_hikari(reason)
+        # The same body hikari builds: a choice is its name and value.
+        data = {"choices": [{"name": choice.name, "value": choice.value} for choice in choices]}
+        return await answer(
+            self, interaction, token, {"type": hikari.ResponseType.AUTOCOMPLETE, "data": data}, through_hikari
+        )
 
     rest.__class__ = type(
         f"Direct{base.__name__}",
         (base,),
-        {"__slots__": (), "create_interaction_response": create_interaction_response},
+        {
+            "__slots__": (),
+            "create_interaction_response": create_interaction_response,
+            "create_autocomplete_response": create_autocomplete_response,
+        },
     )
