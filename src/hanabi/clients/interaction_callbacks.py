@@ -53,7 +53,6 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[CallbackResponse] | None = None
         self._headers: dict[str, str] = {}
-        self._header_name = b""
         self._body: list[bytes] = []
 
     @property
@@ -96,13 +95,8 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # llhttp may split a long header across calls: an empty name continues the previous one.
-        if name:
-            self._header_name = name
-            self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-        else:
-            key = self._header_name.decode("latin-1").lower()
-            self._headers[key] = self._headers.get(key, "") + value.decode("latin-1")
+        # httptools joins a header split across packets before calling this.
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
