@@ -1,7 +1,7 @@
 """Automod on every guild message, the mod-log, `/cases` and `/automod` (including Discord's native AutoMod).
 
 Thin adapter: the rule engine (`hanabi.services.automod`) decides, `ModerationService` stores; this module
-turns events into `MessageFacts`, checks the bot's own permissions and the role hierarchy, acts through REST
+turns gateway messages into `MessageFacts`, checks the bot's own permissions and the role hierarchy, acts through REST
 and renders embeds.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime
 import logging
 from collections import defaultdict
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import hikari
@@ -19,6 +21,7 @@ from lightbulb.prefab import checks
 from hanabi.errors import InvalidInput, PermissionDenied
 from hanabi.infra.channels import ChannelDirectory
 from hanabi.infra.clock import Clock
+from hanabi.infra.gateway_messages import GatewayMessage
 from hanabi.infra.metrics import Metrics
 from hanabi.repositories.moderation import Case
 from hanabi.services.automod import Action, AutomodConfig, MessageFacts, Step, Verdict, describe_seconds
@@ -38,7 +41,7 @@ from hanabi.ui import BRAND_COLOUR, discord_timestamp
 from hanabi.ui.cooldowns import cooldown
 from hanabi.ui.interactions import NO_MENTIONS
 from hanabi.ui.permissions import Standing, StandingCache, permissions_in, top_role_position
-from hanabi.wiring import hot_listener
+from hanabi.wiring import message_listener
 
 log = logging.getLogger(__name__)
 loader = lightbulb.Loader()
@@ -64,9 +67,9 @@ _WHY = {
 # -- the MESSAGE_CREATE listener ----------------------------------------------------------------------------------
 
 
-@hot_listener(loader, hikari.GuildMessageCreateEvent)  # thousands a second: no per-event DI
-async def on_guild_message(
-    event: hikari.GuildMessageCreateEvent,
+@message_listener(loader)  # every guild message: decided synchronously unless a lookup or an action must wait
+def on_guild_message(
+    message: GatewayMessage,
     moderation: ModerationService,
     guild_settings: GuildSettingsService,
     clock: Clock,
@@ -74,45 +77,89 @@ async def on_guild_message(
     metrics: Metrics,
     standings: StandingCache,
     channels: ChannelDirectory,
+) -> Coroutine[Any, Any, None] | None:
+    guild_id, role_ids = message.guild_id, message.member_role_ids
+    if guild_id is None or role_ids is None or message.webhook_id is not None:
+        return None
+    if message.author_is_bot or message.author_is_system:
+        return None
+    config = moderation.cached_config(guild_id)
+    if config is not None and not config.enabled_rules:
+        return None
+    key = (guild_id, message.channel_id, role_ids)
+    standing = standings.get(key)
+    judge = _Judge(moderation, guild_settings, clock, bot, metrics)
+    if config is None or standing is None or not standing.applies_to(message.author_id):
+        return _look_up_then_judge(message, key, judge, standings, channels)
+    return judge(message, config, standing)
+
+
+async def _look_up_then_judge(
+    message: GatewayMessage,
+    key: tuple[int, int, tuple[int, ...]],
+    judge: _Judge,
+    standings: StandingCache,
+    channels: ChannelDirectory,
 ) -> None:
-    message = event.message
-    if message.webhook_id is not None or event.author.is_bot or event.author.is_system:
-        return
-    config = await moderation.config(event.guild_id)
+    guild_id, channel_id, role_ids = key
+    config = await judge.moderation.config(guild_id)
     if not config.enabled_rules:
         return
-    member = event.member
-    if member is None:
-        return
-    key = (event.guild_id, event.channel_id, tuple(member.role_ids))
     standing = standings.get(key)
-    if standing is None or not standing.applies_to(member.id):
-        channel = await channels.permission_channel(event.channel_id)
-        standing = _standing(bot.cache, event.guild_id, channel, member)
+    if standing is None or not standing.applies_to(message.author_id):
+        channel = await channels.permission_channel(channel_id)
+        standing = _standing(judge.bot.cache, guild_id, channel, message.author_id, role_ids)
         if standing is None:
             return
-        if standing.applies_to(member.id):  # the owner's or a personal overwrite's standing is theirs alone
+        if standing.applies_to(message.author_id):  # the owner's or a personal overwrite's standing is theirs alone
             standings.put(key, standing)
-    facts = MessageFacts(
-        guild_id=event.guild_id,
-        channel_id=event.channel_id,
-        message_id=message.id,
-        author_id=member.id,
-        content=message.content or "",
-        user_mention_ids=tuple(message.user_mentions_ids or ()),
-        role_mention_ids=tuple(message.role_mention_ids or ()),
-        role_ids=key[2],
-        can_manage_messages=standing.can_manage_messages,
-        can_mention_everyone=standing.can_mention_everyone,
-        protected=standing.protected,
-    )
-    verdict = moderation.engine.check(config, facts)
-    if verdict is None:
-        return
-    if not verdict.follow_up:
-        action = "dry_run" if verdict.dry_run else verdict.punishment.action.value
-        metrics.automod_actions.labels(rule=str(verdict.rule), action=str(action)).inc()
-    await _enforce(bot.rest, moderation, guild_settings, clock, verdict, standing.bot_permissions, event.guild_id)
+    enforcement = judge(message, config, standing)
+    if enforcement is not None:
+        await enforcement
+
+
+@dataclass(frozen=True, slots=True)
+class _Judge:
+    """Runs the rule engine on one message; returns the enforcement to run when a rule fired."""
+
+    moderation: ModerationService
+    guild_settings: GuildSettingsService
+    clock: Clock
+    bot: hikari.GatewayBot
+    metrics: Metrics
+
+    def __call__(
+        self, message: GatewayMessage, config: AutomodConfig, standing: Standing
+    ) -> Coroutine[Any, Any, None] | None:
+        assert message.guild_id is not None
+        facts = MessageFacts(
+            guild_id=message.guild_id,
+            channel_id=message.channel_id,
+            message_id=message.id,
+            author_id=message.author_id,
+            content=message.content,
+            user_mention_ids=message.user_mention_ids,
+            role_mention_ids=message.role_mention_ids,
+            role_ids=message.member_role_ids or (),
+            can_manage_messages=standing.can_manage_messages,
+            can_mention_everyone=standing.can_mention_everyone,
+            protected=standing.protected,
+        )
+        verdict = self.moderation.engine.check(config, facts)
+        if verdict is None:
+            return None
+        if not verdict.follow_up:
+            action = "dry_run" if verdict.dry_run else verdict.punishment.action.value
+            self.metrics.automod_actions.labels(rule=str(verdict.rule), action=str(action)).inc()
+        return _enforce(
+            self.bot.rest,
+            self.moderation,
+            self.guild_settings,
+            self.clock,
+            verdict,
+            standing.bot_permissions,
+            message.guild_id,
+        )
 
 
 @loader.listener(
@@ -130,18 +177,22 @@ async def forget_standings(_: hikari.Event, standings: StandingCache) -> None:
 
 
 def _standing(
-    cache: hikari.api.Cache, guild_id: int, channel: hikari.GuildChannel | None, member: hikari.Member
+    cache: hikari.api.Cache,
+    guild_id: int,
+    channel: hikari.GuildChannel | None,
+    member_id: int,
+    role_ids: Sequence[int],
 ) -> Standing | None:
     guild = cache.get_guild(guild_id)
     me = cache.get_me()
     if guild is None or me is None:
         return None
     roles = cache.get_roles_view_for_guild(guild.id)
-    author_perms = permissions_in(guild, member.id, member.role_ids, channel, roles)
+    author_perms = permissions_in(guild, member_id, role_ids, channel, roles)
     my_member = cache.get_member(guild.id, me.id)
     my_roles = list(my_member.role_ids) if my_member else []
-    protected = member.id == guild.owner_id or top_role_position(
-        guild, member.id, member.role_ids, roles
+    protected = member_id == guild.owner_id or top_role_position(
+        guild, member_id, role_ids, roles
     ) >= top_role_position(guild, me.id, my_roles, roles)
     return Standing(
         can_manage_messages=bool(author_perms & hikari.Permissions.MANAGE_MESSAGES),

@@ -270,8 +270,11 @@ class Hanabi:
         await self.client.load_extensions(*extension_names())
 
         settings_service = await resolve(self.container.guild_settings_service)
-        self.hybrid = HybridBridge(self.bot, self.client, self._prefix_resolver(settings_service), self.channels)
-        self.bot.subscribe(hikari.MessageCreateEvent, self.hybrid.on_message)
+        prefix_for, known_prefix_for = self._prefix_resolvers(settings_service)
+        self.hybrid = HybridBridge(self.bot, self.client, prefix_for, self.channels, known_prefix_for=known_prefix_for)
+        # From the raw gateway message: with no hikari listener for message events, hikari builds no Message for
+        # the thousands that are not commands (hanabi.infra.gateway_messages).
+        self.intake.on_message(self.hybrid.on_gateway_message)
         self.bot.subscribe(hikari.StartedEvent, self._on_started)
         self.bot.subscribe(hikari.ShardReadyEvent, self._on_shard_ready)
         self.cluster = await resolve(self.container.cluster)
@@ -292,7 +295,10 @@ class Hanabi:
                 "Check the network connection (and DISCORD_REST_URL)."
             ) from exc
 
-    def _prefix_resolver(self, settings_service: GuildSettingsService) -> Callable[[int | None], Awaitable[str]]:
+    def _prefix_resolvers(
+        self, settings_service: GuildSettingsService
+    ) -> tuple[Callable[[int | None], Awaitable[str]], Callable[[int | None], str | None]]:
+        """The prefix of a guild (None: direct messages), and the same without waiting: None when not loaded."""
         default = self.settings.command_prefix
 
         async def prefix_for(guild_id: int | None) -> str:
@@ -300,7 +306,13 @@ class Hanabi:
                 return default
             return (await settings_service.get(guild_id)).prefix
 
-        return prefix_for
+        def known_prefix_for(guild_id: int | None) -> str | None:
+            if guild_id is None:
+                return default
+            settings = settings_service.cached(guild_id)
+            return settings.prefix if settings is not None else None
+
+        return prefix_for, known_prefix_for
 
     async def _init_resources(self) -> None:
         # One at a time, in declaration order (dependencies first as needed): the first failure stops startup

@@ -26,6 +26,7 @@ from lightbulb.commands.commands import CommandBase
 from lightbulb.internal import constants as lb_constants
 
 from hanabi.infra.channels import ChannelDirectory
+from hanabi.infra.gateway_messages import GatewayMessage
 from hanabi.ui.permissions import effective_permissions
 
 log = logging.getLogger(__name__)
@@ -525,10 +526,13 @@ class HybridBridge:
         client: lightbulb.Client,
         prefix_for: Callable[[int | None], Any],
         channels: ChannelDirectory,
+        *,
+        known_prefix_for: Callable[[int | None], str | None] = lambda _: None,
     ) -> None:
         self._bot = bot
         self._client = client
         self._prefix_for = prefix_for
+        self._known_prefix_for = known_prefix_for
         self._channels = channels
         self.index = CommandIndex(client)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -575,6 +579,26 @@ class HybridBridge:
         if content.startswith(prefix):
             return content[len(prefix) :].strip()
         return None
+
+    def on_gateway_message(
+        self, message: GatewayMessage, shard: hikari.api.GatewayShard, payload: Mapping[str, Any]
+    ) -> None:
+        """Every message, raw (`EventIntake.on_message`): hikari's event is built only for a likely command."""
+        if message.author_is_bot or message.author_is_system or not message.content or message.webhook_id is not None:
+            return
+        prefix = self._known_prefix_for(message.guild_id)
+        if prefix is not None and self.strip_prefix(message.content, prefix) is None:
+            return  # the usual case: chat, not a command
+        task = asyncio.create_task(self._on_payload(shard, payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_payload(self, shard: hikari.api.GatewayShard, payload: Mapping[str, Any]) -> None:
+        try:
+            event = self._bot.event_factory.deserialize_message_create_event(shard, dict(payload))
+            await self.on_message(event)
+        except Exception:
+            log.exception("prefix command message %s failed", payload.get("id"))
 
     async def on_message(self, event: hikari.MessageCreateEvent) -> None:
         message = event.message

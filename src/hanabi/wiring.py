@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar, cast, get_type_hints
 
 import aiohttp
-import hikari
 import lightbulb
 import miru
 from dependency_injector import providers
@@ -18,6 +19,8 @@ from hanabi.infra.clock import Clock
 from hanabi.infra.cluster import Cluster
 from hanabi.infra.db import Database
 from hanabi.infra.events import EventBus
+from hanabi.infra.gateway_messages import GatewayMessage, MessageHandler
+from hanabi.infra.intake import EventIntake
 from hanabi.infra.observability import Observability
 from hanabi.ui.interactions import Responder
 from hanabi.ui.router import InteractionRouter
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from container import Container
     from hanabi.bot import BotInfo, Hanabi
 
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -81,6 +85,7 @@ def register_dependencies(client: lightbulb.Client, container: Container, app: H
     registry.register_value(InteractionRouter, app.router)
     registry.register_value(Observability, app.ops)
     registry.register_value(ChannelDirectory, app.channels)
+    registry.register_value(EventIntake, app.intake)
 
 
 def precompile_command_injection(client: lightbulb.Client) -> int:
@@ -123,41 +128,58 @@ async def _resolve_once(
         return dependencies, cast("T", await container.get(subscriber))
 
 
-class HotListener(lightbulb.Loadable):
-    """An event listener whose dependencies are resolved once, when its extension loads.
+class MessageListener(lightbulb.Loadable):
+    """A MESSAGE_CREATE handler fed the raw gateway message (`EventIntake.on_message`), dependencies resolved once,
+    when its extension loads.
 
-    lightbulb's `loader.listener` opens two dependency-injection contexts (a new container) for every event;
-    for MESSAGE_CREATE at 3,000/s that was a quarter of automod's cost (docs/benchmarks.md). Use this for events
-    that arrive by the thousand (messages). What it injects must live as long as the bot: the container's
-    singletons and resources, the bot and the clients all do.
+    For features that read every message (automod). The callback takes the `GatewayMessage` and then its
+    dependencies, and is synchronous: it returns None when it is done, or a coroutine for work that has to wait (a
+    cache miss, an action), which runs as a task. The common case (nothing to do) then costs no event object, no
+    DI context and no task (docs/benchmarks.md, section 40). What it injects must live as long as the bot: the
+    container's singletons and resources, the bot and the clients all do.
     """
 
-    def __init__(self, callback: Callable[..., Awaitable[None]], event_type: type[hikari.Event]) -> None:
+    def __init__(self, callback: Callable[..., Coroutine[Any, Any, None] | None]) -> None:
         self._callback = callback
-        self._event_type = event_type
-        self._subscribed: tuple[hikari.GatewayBot, Callable[[Any], Coroutine[Any, Any, None]]] | None = None
+        self._subscribed: tuple[EventIntake, MessageHandler] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def load(self, client: lightbulb.Client) -> None:
-        dependencies, bot = await _resolve_once(client, self._callback, hikari.GatewayBot)
-        callback = self._callback
+        dependencies, intake = await _resolve_once(client, self._callback, EventIntake)
+        callback, tasks = self._callback, self._tasks
 
-        async def on_event(event: Any) -> None:
-            await callback(event, **dependencies)
+        def on_message(message: GatewayMessage, _shard: Any, _payload: Any) -> None:
+            work = callback(message, **dependencies)
+            if work is not None:
+                task = asyncio.create_task(work)
+                tasks.add(task)
+                task.add_done_callback(_finished(tasks, callback))
 
-        bot.subscribe(self._event_type, on_event)
-        self._subscribed = (bot, on_event)
+        intake.on_message(on_message)
+        self._subscribed = (intake, on_message)
 
     async def unload(self, client: lightbulb.Client) -> None:
         if self._subscribed is not None:
-            bot, on_event = self._subscribed
-            bot.unsubscribe(self._event_type, on_event)
+            intake, on_message = self._subscribed
+            intake.remove_message_handler(on_message)
             self._subscribed = None
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def _finished(tasks: set[asyncio.Task[None]], callback: Callable[..., Any]) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("%s failed", callback.__qualname__, exc_info=error)
+
+    return done
 
 
 class ComponentRoute(lightbulb.Loadable):
     """Answers the components whose custom id starts with `<feature>:`, through the one `InteractionRouter`.
 
-    The callback takes a `Responder` and then its dependencies, resolved once at load as for `HotListener`;
+    The callback takes a `Responder` and then its dependencies, resolved once at load as for `MessageListener`;
     failures are answered as for commands (`hanabi.ui.interactions.handle_component`).
     """
 
@@ -182,13 +204,15 @@ class ComponentRoute(lightbulb.Loadable):
             self._router = None
 
 
-def hot_listener(
-    loader: lightbulb.Loader, event_type: type[hikari.Event]
-) -> Callable[[Callable[..., Awaitable[None]]], Callable[..., Awaitable[None]]]:
-    """`@hot_listener(loader, hikari.GuildMessageCreateEvent)`: like `@loader.listener`, see `HotListener`."""
+def message_listener(
+    loader: lightbulb.Loader,
+) -> Callable[[Callable[..., Coroutine[Any, Any, None] | None]], Callable[..., Coroutine[Any, Any, None] | None]]:
+    """`@message_listener(loader)`: every message, raw and synchronous first, see `MessageListener`."""
 
-    def register(callback: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        loader.add(HotListener(callback, event_type))
+    def register(
+        callback: Callable[..., Coroutine[Any, Any, None] | None],
+    ) -> Callable[..., Coroutine[Any, Any, None] | None]:
+        loader.add(MessageListener(callback))
         return callback
 
     return register

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import hikari
 import pytest
 import pytest_asyncio
 
@@ -131,6 +132,28 @@ async def test_flood_is_bulk_deleted_and_member_timed_out_with_modlog_and_case(w
     assert embed["footer"]["text"] == f"Case #{case.id}"
     counter = w.bot.app.metrics.registry.get_sample_value
     assert counter("hanabi_automod_actions_total", {"rule": "flood", "action": "timeout"}) == 1.0
+
+
+@pytest.mark.asyncio
+async def test_messages_reach_automod_raw_and_hikari_builds_no_message_events(world: World) -> None:
+    w = world
+    event_manager = w.bot.app.bot.event_manager
+    # No hikari listener for message events: hikari skips MESSAGE_CREATE instead of building a Message for
+    # every chat line; automod and prefix commands read the gateway payload (hanabi.infra.gateway_messages).
+    for event_type in (hikari.GuildMessageCreateEvent, hikari.DMMessageCreateEvent):
+        assert not event_manager.get_listeners(event_type), event_type
+    # Chat from a member whose roles automod has not seen yet (a lookup first), then from one it has.
+    await say_all(w, ["hello", "how are you"], author=w.bob, every=3)
+    sent = await say_all(w, [f"spam {i}" for i in range(8)], author=w.alice, every=0.2)
+    await w.fake.wait_for_request("POST", r"/messages/bulk-delete$")
+    await settle(w)
+    (bulk,) = requests(w, "POST", "/bulk-delete")
+    assert set(bulk.json["messages"]) == {m["id"] for m in sent[:7]}
+    assert [m["content"] for m in w.fake.messages[w.general.id] if m["author"]["id"] == str(w.bob.id)] == [
+        "hello",
+        "how are you",
+    ]
+    assert w.bot.app.intake.counts["MESSAGE_CREATE"] >= 10
 
 
 @pytest.mark.asyncio

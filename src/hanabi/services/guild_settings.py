@@ -45,6 +45,13 @@ class GuildSettingsService:
         bus.subscribe(INVALIDATE_TOPIC, self._on_invalidate)
         bus.on_reconnect(self.invalidate_all)
 
+    def cached(self, guild_id: int) -> GuildSettings | None:
+        """The settings if loaded and still fresh, without waiting: for checks on every message."""
+        cached = self._cache.get(guild_id)
+        if cached is not None and cached[0] > self._clock.monotonic():
+            return cached[1]
+        return None
+
     async def get(self, guild_id: int) -> GuildSettings:
         now = self._clock.monotonic()
         cached = self._cache.get(guild_id)

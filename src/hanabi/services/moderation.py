@@ -74,6 +74,10 @@ class ModerationService:
 
     # -- configuration ----------------------------------------------------------------------------------------
 
+    def cached_config(self, guild_id: int) -> AutomodConfig | None:
+        """The guild's automod settings if already loaded: every message asks, and almost always they are."""
+        return self._cache.get(guild_id)
+
     async def config(self, guild_id: int) -> AutomodConfig:
         cached = self._cache.get(guild_id)
         if cached is not None:
