@@ -1,8 +1,8 @@
 """Automod on every guild message, the mod-log, `/cases` and `/automod` (including Discord's native AutoMod).
 
 Thin adapter: the rule engine (`hanabi.services.automod`) decides, `ModerationService` stores; this module
-turns gateway messages into `MessageFacts`, checks the bot's own permissions and the role hierarchy, acts through REST
-and renders embeds.
+turns gateway messages into `MessageFacts`, checks the bot's own permissions and the role hierarchy, acts
+through REST and renders embeds.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ import pytest_asyncio
 
 from hanabi.bot import Hanabi
 from hanabi.hybrid import slash_only, slash_only_reason
+from hanabi.services.guild_settings import GuildSettingsService
+from hanabi.wiring import resolve
 from tests.harness.bot import RunningBot, running_bot
 from tests.harness.discord import FakeDiscord, FakeGuild, FakeMember
 
@@ -127,6 +129,24 @@ async def test_unknown_commands_and_plain_chat_are_ignored(
     await fake.say("!ping", channel=channel)  # a sentinel: once it is answered, the others were handled
     await fake.wait_for_message(channel.id, lambda m: bool(m["embeds"]))
     assert len(_bot_replies(fake, channel.id)) == 1
+
+
+@pytest.mark.asyncio
+async def test_with_the_prefix_known_chat_is_skipped_and_both_prefixes_still_run_commands(
+    hybrid_bot: RunningBot, fake: FakeDiscord, guild: FakeGuild
+) -> None:
+    channel = guild.default_channel
+    await fake.say("!ping", channel=channel)  # the first message of the guild: its settings load on the way
+    await fake.wait_for_message(channel.id, lambda m: bool(m["embeds"]))
+    settings: GuildSettingsService = await resolve(hybrid_bot.container.guild_settings_service)
+    assert settings.cached(guild.id) is not None  # from now on chat is told apart without waiting
+    await fake.say("hello, is anyone here? !ping", channel=channel)
+    await fake.say(f"<@{fake.bot_user_id}> ping", channel=channel, mentions=[guild.bot_member])
+    await fake.say("!ping", channel=channel)
+    await fake.wait_for_message(channel.id, lambda m: len(_bot_replies(fake, channel.id)) == 3)
+    await asyncio.sleep(0.2)
+    replies = _bot_replies(fake, channel.id)
+    assert [r["embeds"][0]["title"] for r in replies] == ["Pong!"] * 3
 
 
 @pytest.mark.asyncio

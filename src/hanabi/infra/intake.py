@@ -5,12 +5,12 @@ makes the bot's manager an instance of a subclass whose ``consume_raw_event`` lo
 
 - every dispatch is counted by name (``hanabi_gateway_events_total``). A ``ShardPayloadEvent`` listener would
   cost an event object, a listener lookup and a task per dispatch: 5 % of the bot's CPU at 5,000 messages/s.
-- every other MESSAGE_CREATE goes to the handlers registered with `on_message` as a `GatewayMessage` (automod,
-  prefix commands), before hikari sees it; with no hikari listener for message events hikari then builds nothing
-  (`hanabi.infra.gateway_messages`).
 - the bot's own MESSAGE_CREATE goes no further. Discord sends one for every public reply, every interaction
   response included, and no feature acts on the bot's own messages (automod and prefix commands skip bots):
   deserialising them was 5-8 % of a ``/ping``.
+- every other MESSAGE_CREATE goes to the handlers registered with `on_message` as a `GatewayMessage` (automod,
+  prefix commands), before hikari sees it; with no hikari listener for message events hikari then builds nothing
+  (`hanabi.infra.gateway_messages`).
 - an INTERACTION_CREATE that is already older than `LATE_INTERACTION_SECONDS` goes no further: it can no longer
   be answered in Discord's 3 seconds (`hanabi.bot` checks the age again where a command starts). Under
   overload this sheds the backlog instead of spending the bot's CPU on answers Discord refuses (each refusal
