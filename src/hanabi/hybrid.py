@@ -581,7 +581,7 @@ class HybridBridge:
         return None
 
     def on_gateway_message(
-        self, message: GatewayMessage, shard: hikari.api.GatewayShard, payload: Mapping[str, Any]
+        self, message: GatewayMessage, shard: hikari.api.GatewayShard, payload: dict[str, Any]
     ) -> None:
         """Every message, raw (`EventIntake.on_message`): hikari's event is built only for a likely command."""
         if message.author_is_bot or message.author_is_system or not message.content or message.webhook_id is not None:
@@ -593,17 +593,17 @@ class HybridBridge:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _on_payload(self, shard: hikari.api.GatewayShard, payload: Mapping[str, Any]) -> None:
+    async def _on_payload(self, shard: hikari.api.GatewayShard, payload: dict[str, Any]) -> None:
         try:
-            event = self._bot.event_factory.deserialize_message_create_event(shard, dict(payload))
+            event = self._bot.event_factory.deserialize_message_create_event(shard, payload)
             await self.on_message(event)
         except Exception:
             log.exception("prefix command message %s failed", payload.get("id"))
 
     async def on_message(self, event: hikari.MessageCreateEvent) -> None:
+        """A message `on_gateway_message` let through (not from a bot, a webhook or the system; with content)."""
         message = event.message
-        if event.author.is_bot or event.author.is_system or not message.content or message.webhook_id is not None:
-            return
+        assert message.content is not None
         guild_id = message.guild_id
         prefix: str = await self._prefix_for(guild_id)
         text = self.strip_prefix(message.content, prefix)

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# A `MessageListener` callback: None when it is done, or the work that has to wait.
+MessageCallback = Callable[..., Coroutine[Any, Any, None] | None]
 
 
 async def resolve(provider: providers.Provider[T]) -> T:
@@ -139,7 +141,7 @@ class MessageListener(lightbulb.Loadable):
     container's singletons and resources, the bot and the clients all do.
     """
 
-    def __init__(self, callback: Callable[..., Coroutine[Any, Any, None] | None]) -> None:
+    def __init__(self, callback: MessageCallback) -> None:
         self._callback = callback
         self._subscribed: tuple[EventIntake, MessageHandler] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -148,12 +150,18 @@ class MessageListener(lightbulb.Loadable):
         dependencies, intake = await _resolve_once(client, self._callback, EventIntake)
         callback, tasks = self._callback, self._tasks
 
+        async def finish(work: Coroutine[Any, Any, None]) -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("%s failed", callback.__qualname__)
+
         def on_message(message: GatewayMessage, _shard: Any, _payload: Any) -> None:
             work = callback(message, **dependencies)
             if work is not None:
-                task = asyncio.create_task(work)
+                task = asyncio.create_task(finish(work))
                 tasks.add(task)
-                task.add_done_callback(_finished(tasks, callback))
+                task.add_done_callback(tasks.discard)
 
         intake.on_message(on_message)
         self._subscribed = (intake, on_message)
@@ -165,15 +173,6 @@ class MessageListener(lightbulb.Loadable):
             self._subscribed = None
         for task in list(self._tasks):
             task.cancel()
-
-
-def _finished(tasks: set[asyncio.Task[None]], callback: Callable[..., Any]) -> Callable[[asyncio.Task[None]], None]:
-    def done(task: asyncio.Task[None]) -> None:
-        tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.error("%s failed", callback.__qualname__, exc_info=error)
-
-    return done
 
 
 class ComponentRoute(lightbulb.Loadable):
@@ -204,14 +203,10 @@ class ComponentRoute(lightbulb.Loadable):
             self._router = None
 
 
-def message_listener(
-    loader: lightbulb.Loader,
-) -> Callable[[Callable[..., Coroutine[Any, Any, None] | None]], Callable[..., Coroutine[Any, Any, None] | None]]:
+def message_listener(loader: lightbulb.Loader) -> Callable[[MessageCallback], MessageCallback]:
     """`@message_listener(loader)`: every message, raw and synchronous first, see `MessageListener`."""
 
-    def register(
-        callback: Callable[..., Coroutine[Any, Any, None] | None],
-    ) -> Callable[..., Coroutine[Any, Any, None] | None]:
+    def register(callback: MessageCallback) -> MessageCallback:
         loader.add(MessageListener(callback))
         return callback
 

@@ -55,4 +55,4 @@ class GatewayMessage:
 
 # Called in the order messages arrive, on the event loop: it must not block. Work that has to wait (a database
 # read, an action) goes into a task the handler starts.
-MessageHandler = Callable[[GatewayMessage, hikari.api.GatewayShard, Mapping[str, Any]], None]
+MessageHandler = Callable[[GatewayMessage, hikari.api.GatewayShard, dict[str, Any]], None]
